@@ -1,0 +1,167 @@
+"""Settings: every deploy-time value comes from the environment, with safe local defaults.
+
+A bad value fails loudly at start-up (ImproperlyConfigured), never silently. Secrets may also be
+given as NAME_FILE (a path), which is how container secrets are usually mounted.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+env.smart_cast = False
+
+
+def _secret(name: str, default: str = "") -> str:
+    """NAME from the environment, or the contents of the file named by NAME_FILE."""
+    path = env.str(f"{name}_FILE", default="")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+def _positive(name: str, default: float) -> float:
+    try:
+        value = env.float(name, default=default)
+    except (ValueError, ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds") from exc
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = _secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off (make run sets one for you)"
+        )
+    SECRET_KEY = "insecure-local-development-key"  # noqa: S105 - only ever used with DEBUG on
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+PORT = env.int("PORT", default=8000)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "metrics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Daphne serves the static files through WhiteNoise; no collectstatic needed to run locally.
+WHITENOISE_USE_FINDERS = True
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "acrdash"},
+    }
+}
+
+# The upstream Avaya Call Reporting server. The key is a secret: it only ever leaves this
+# process in the Authorization header and the websocket URL sent to that server.
+ACR_BASE_URL = env.str("ACR_BASE_URL", default="http://127.0.0.1:8081").rstrip("/")
+ACR_AUTH_KEY = _secret("ACR_AUTH_KEY")
+ACR_API_PREFIX = env.str("ACR_API_PREFIX", default="/rest/api/v1").rstrip("/")
+ACR_TIMEOUT_SECONDS = _positive("ACR_TIMEOUT_SECONDS", 5.0)
+ACR_POLL_SECONDS = _positive("ACR_POLL_SECONDS", 5.0)
+ACR_CATALOG_SECONDS = _positive("ACR_CATALOG_SECONDS", 60.0)
+ACR_INITIALIZING_RETRY_SECONDS = _positive("ACR_INITIALIZING_RETRY_SECONDS", 2.0)
+# A tile is shown as stale when nothing has confirmed its value for this long.
+ACR_STALE_SECONDS = _positive("ACR_STALE_SECONDS", max(20.0, 3 * ACR_POLL_SECONDS))
+if not ACR_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"ACR_BASE_URL must start with http:// or https://: {ACR_BASE_URL}")
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sync-catalog": {
+        "task": "metrics.tasks.sync_catalog",
+        "schedule": ACR_CATALOG_SECONDS,
+        "options": {"expires": ACR_CATALOG_SECONDS},
+    },
+    "poll-values": {
+        "task": "metrics.tasks.poll_values",
+        "schedule": ACR_POLL_SECONDS,
+        "options": {"expires": ACR_POLL_SECONDS},
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,0 +1,163 @@
+"""REST client for the upstream realtime API: one function per documented endpoint.
+
+Errors are typed: `UpstreamUnavailable` is worth retrying, the others need a person. No error
+message ever contains the auth key (it only travels in the Authorization header).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import httpx
+
+from .values import (
+    CatalogMetric,
+    PayloadError,
+    ValuesResponse,
+    parse_catalog,
+    parse_values_response,
+)
+
+log = logging.getLogger(__name__)
+
+# Keep every values URL well under the 2,000 characters proxies commonly allow.
+MAX_QUERY_CHARS = 1500
+
+
+class UpstreamError(Exception):
+    """Base of every upstream failure; the message is safe to show an operator."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Network trouble, a timeout or a 5xx: try again later."""
+
+
+class UpstreamAuthError(UpstreamError):
+    """401: the auth key is wrong, expired or rotated."""
+
+
+class MetricRejected(UpstreamError):
+    """403 (not assigned to this service user) or 404 (no such metric)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BadResponse(UpstreamError):
+    """The upstream answered with something we cannot read."""
+
+
+@dataclass
+class ValuesBatch:
+    response: ValuesResponse
+    rejected: dict[str, str] = field(default_factory=dict)  # metric id -> reason
+
+
+def make_client(base_url: str, prefix: str, auth_key: str, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url + prefix,
+        headers={"Authorization": f"Bearer {auth_key}", "Accept": "application/json"},
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+    )
+
+
+async def _request(client: httpx.AsyncClient, path: str) -> tuple[int, object]:
+    """GET path; returns (status, parsed JSON or None). Raises for transport errors and 5xx."""
+    try:
+        response = await client.get(path)
+    except httpx.TimeoutException as exc:
+        raise UpstreamUnavailable(f"upstream timed out on {path.split('?')[0]}") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(f"upstream unreachable: {type(exc).__name__}") from exc
+    if response.status_code == 401:
+        raise UpstreamAuthError("upstream refused the auth key (401): check ACR_AUTH_KEY")
+    if response.status_code >= 500:
+        raise UpstreamUnavailable(f"upstream error {response.status_code}")
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+        if response.status_code in (200, 206):
+            raise BadResponse(f"upstream sent malformed JSON ({response.status_code})") from None
+    return response.status_code, body
+
+
+async def fetch_catalog(client: httpx.AsyncClient) -> list[CatalogMetric]:
+    """GET /realtime/metrics: the API-enabled metrics visible to this service user."""
+    status, body = await _request(client, "/realtime/metrics")
+    if status != 200:
+        raise BadResponse(f"metric catalog answered {status}")
+    try:
+        return parse_catalog(body)
+    except PayloadError as exc:
+        raise BadResponse(f"metric catalog unreadable: {exc}") from exc
+
+
+def split_ids(ids: list[str], max_chars: int = MAX_QUERY_CHARS) -> list[list[str]]:
+    """Batches of ids whose repeated `id=` query stays under max_chars."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    length = 0
+    for metric_id in ids:
+        part = len(urlencode({"id": metric_id})) + 1
+        if current and length + part > max_chars:
+            batches.append(current)
+            current, length = [], 0
+        current.append(metric_id)
+        length += part
+    if current:
+        batches.append(current)
+    return batches
+
+
+async def _fetch_values_once(
+    client: httpx.AsyncClient, ids: list[str], known_ids: set[str]
+) -> ValuesResponse:
+    status, body = await _request(
+        client, "/realtime/metrics/values?" + urlencode({"id": ids}, True)
+    )
+    # 206 is documented for "some still initializing"; an older text says 400 with the same
+    # body. A 400 whose body has no `initializing` list is a real client error.
+    if status in (200, 206) or (
+        status == 400 and isinstance(body, dict) and isinstance(body.get("initializing"), list)
+    ):
+        try:
+            return parse_values_response(body, known_ids)
+        except PayloadError as exc:
+            raise BadResponse(f"values response unreadable: {exc}") from exc
+    if status in (403, 404):
+        reason = "not assigned to this service user" if status == 403 else "does not exist"
+        raise MetricRejected(f"metric {reason} ({status})", status)
+    raise BadResponse(f"values request answered {status}")
+
+
+async def fetch_values(
+    client: httpx.AsyncClient, ids: list[str], known_ids: set[str]
+) -> ValuesBatch:
+    """GET /realtime/metrics/values?id=…: values of ready metrics and the initializing ones.
+
+    One refused id (403/404) fails its whole request, so a refused batch is split in halves until
+    the refused ids are isolated; the others still get their values.
+    """
+    batch = ValuesBatch(ValuesResponse(results=[], initializing=[], errors=[]))
+    pending = split_ids(ids)
+    while pending:
+        group = pending.pop()
+        try:
+            part = await _fetch_values_once(client, group, known_ids)
+        except MetricRejected as exc:
+            if len(group) == 1:
+                batch.rejected[group[0]] = str(exc)
+            else:
+                middle = len(group) // 2
+                pending += [group[:middle], group[middle:]]
+            continue
+        batch.response.results.extend(part.results)
+        batch.response.initializing.extend(part.initializing)
+        batch.response.errors.extend(part.errors)
+    return batch

@@ -1,0 +1,113 @@
+"""The upstream websocket subscription: connect, read frames, reconnect with backoff and jitter.
+
+The auth key is part of the subscription URL (the API documents no other way), so the URL is
+never logged or raised as is: `redact_url` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
+import websockets
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+from websockets.asyncio.client import connect
+
+log = logging.getLogger(__name__)
+
+# A session that lasted this long counts as healthy: the next failure starts backoff afresh.
+HEALTHY_SESSION_SECONDS = 30.0
+
+
+class SubscriptionLost(Exception):
+    """The websocket could not be opened or dropped; the message is safe to show."""
+
+
+class SubscriptionChanged(Exception):
+    """The set of metric ids changed: reconnect at once with the new set."""
+
+
+def subscription_url(base_url: str, prefix: str, ids: list[str], auth_key: str) -> str:
+    """ws(s)://host{prefix}/realtime-metric-subscription?id=A&id=B&auth_token=KEY."""
+    ws_base = "ws" + base_url[len("http") :] if base_url.startswith("http") else base_url
+    query = urlencode([("id", metric_id) for metric_id in ids] + [("auth_token", auth_key)])
+    return f"{ws_base}{prefix}/realtime-metric-subscription?{query}"
+
+
+def redact_url(url: str) -> str:
+    head, _, _ = url.partition("auth_token=")
+    return head + "auth_token=***" if "auth_token=" in url else url
+
+
+FrameHandler = Callable[[str | bytes], Awaitable[None]]
+StatusHandler = Callable[[bool, str], Awaitable[None]]
+
+
+async def hold_session(
+    url: str,
+    on_frame: FrameHandler,
+    on_status: StatusHandler,
+    ids_changed: Callable[[], bool],
+) -> None:
+    """One websocket session, until it drops (SubscriptionLost) or the ids change."""
+    started = time.monotonic()
+    try:
+        async with connect(url, open_timeout=10, ping_interval=20, ping_timeout=20) as ws:
+            await on_status(True, "")
+            while True:
+                try:
+                    # Wake every second so a changed id set is noticed without traffic.
+                    message = await asyncio.wait_for(ws.recv(), timeout=1.0)
+                except TimeoutError:
+                    message = None
+                if message is not None:
+                    await on_frame(message)
+                if ids_changed():
+                    raise SubscriptionChanged()
+    except websockets.InvalidStatus as exc:
+        status = exc.response.status_code
+        reason = {
+            401: "upstream refused the auth key (401): check ACR_AUTH_KEY",
+            403: "upstream refused the metric ids (403)",
+        }.get(status, f"upstream refused the websocket ({status})")
+        raise SubscriptionLost(reason) from None
+    except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+        lasted = time.monotonic() - started
+        raise SubscriptionLost(
+            f"websocket lost after {lasted:.0f}s: {type(exc).__name__}"
+        ) from None
+
+
+async def run_forever(
+    make_url: Callable[[], str | None],
+    on_frame: FrameHandler,
+    on_status: StatusHandler,
+    ids_changed: Callable[[], bool],
+    wait_for_ids: Callable[[], Awaitable[None]],
+) -> None:
+    """Hold the subscription for ever: reconnect with exponential backoff and full jitter."""
+    while True:
+        retrying = AsyncRetrying(
+            wait=wait_random_exponential(multiplier=0.5, max=30),
+            retry=retry_if_exception_type(SubscriptionLost),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                url = make_url()
+                if url is None:
+                    await wait_for_ids()
+                    break
+                started = time.monotonic()
+                try:
+                    await hold_session(url, on_frame, on_status, ids_changed)
+                except SubscriptionChanged:
+                    log.info("metric ids changed: resubscribing")
+                except SubscriptionLost as exc:
+                    log.warning("%s", exc)
+                    await on_status(False, str(exc))
+                    if time.monotonic() - started < HEALTHY_SESSION_SECONDS:
+                        raise

@@ -1,0 +1,180 @@
+"""The live state in Redis: the catalog, the latest record per (metric, category), the upstream
+status, and publishing changes to the browsers' channel group.
+
+Every accepted write gets the next number of one global sequence, so a browser can tell when it
+missed a message. A write older than what is stored (by upstream timestamp) is dropped, and a
+write that repeats the stored value is not published again: the poll and the websocket may both
+deliver the same value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from typing import Any
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from metrics.acr.values import CatalogMetric
+
+PREFIX = "acr:"
+CATALOG = PREFIX + "catalog"
+LIVE_TS = PREFIX + "live:ts"
+LIVE_VALUE = PREFIX + "live:value"
+LIVE_RECORD = PREFIX + "live:record"
+LIVE_SEQ = PREFIX + "live:seq"
+SEQ = PREFIX + "seq"
+STATUS = PREFIX + "status"
+
+# The group every All-metrics browser joins.
+ALL_GROUP = "live.all"
+
+# Keeps a record unless it is older than the stored one, or the same value at the same time.
+_WRITE_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local o = tonumber(old)
+  local n = tonumber(ARGV[2])
+  if n < o then return 0 end
+  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return 0 end
+end
+local seq = redis.call('INCR', KEYS[5])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[4], ARGV[1], seq)
+return seq
+"""
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_redis() -> aioredis.Redis:
+    """One client per event loop: Celery tasks each run in a fresh loop, Daphne in one."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+        _clients[loop] = client
+    return client
+
+
+def tile_field(metric_id: str, category: str) -> str:
+    return f"{metric_id}\x1f{category}"
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+
+def catalog_to_wire(catalog: list[CatalogMetric]) -> list[dict[str, Any]]:
+    return [
+        {
+            "metric_id": m.metric_id,
+            "name": m.name,
+            "category_type": m.category_type,
+            "categories": list(m.categories),
+        }
+        for m in catalog
+    ]
+
+
+async def store_catalog(catalog: list[CatalogMetric]) -> bool:
+    """Saves the catalog; True when it differs from the one stored before."""
+    wire = _dumps(catalog_to_wire(catalog))
+    old = await get_redis().set(CATALOG, wire, get=True)
+    return old != wire
+
+
+async def read_catalog() -> list[dict[str, Any]] | None:
+    raw = await get_redis().get(CATALOG)
+    return json.loads(raw) if raw else None
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+async def write_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stores records; returns the accepted ones, each with its sequence number.
+
+    A record is {metric_id, category, state, value, ...}; `upstream_ms` orders records of one
+    tile (-1 for one without a value, so it never replaces a value).
+    """
+    redis = get_redis()
+    script = redis.register_script(_WRITE_SCRIPT)
+    async with redis.pipeline(transaction=False) as pipe:
+        for record in records:
+            compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
+            await script(
+                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ],
+                args=[
+                    tile_field(record["metric_id"], record["category"]),
+                    record["upstream_ms"],
+                    compared,
+                    _dumps(record),
+                ],
+                client=pipe,
+            )
+        seqs = await pipe.execute()
+    return [{**record, "seq": seq} for record, seq in zip(records, seqs, strict=True) if seq]
+
+
+async def read_snapshot() -> dict[str, Any]:
+    """Catalog, every record with its sequence number, the status, and the current sequence,
+    read in one transaction so the sequence covers exactly what is returned."""
+    async with get_redis().pipeline(transaction=True) as pipe:
+        pipe.get(CATALOG)
+        pipe.hgetall(LIVE_RECORD)
+        pipe.hgetall(LIVE_SEQ)
+        pipe.hgetall(STATUS)
+        pipe.get(SEQ)
+        catalog, records, seqs, status, seq = await pipe.execute()
+    tiles = [{**json.loads(raw), "seq": int(seqs.get(field, 0))} for field, raw in records.items()]
+    return {
+        "metrics": json.loads(catalog) if catalog else [],
+        "tiles": tiles,
+        "status": status_to_wire(status),
+        "seq": int(seq or 0),
+    }
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def status_to_wire(raw: dict[str, str]) -> dict[str, Any]:
+    return {
+        "poll_ok_ms": int(raw.get("poll_ok_ms") or 0),
+        "poll_error": raw.get("poll_error", ""),
+        "ws_ok_ms": int(raw.get("ws_ok_ms") or 0),
+        "ws_error": raw.get("ws_error", ""),
+        "catalog_ok_ms": int(raw.get("catalog_ok_ms") or 0),
+    }
+
+
+async def update_status(**fields: str | int) -> dict[str, Any]:
+    redis = get_redis()
+    await redis.hset(STATUS, mapping={k: str(v) for k, v in fields.items()})
+    return status_to_wire(await redis.hgetall(STATUS))
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+async def publish(event: dict[str, Any]) -> None:
+    """Sends an event ({"type": "tiles.update" | "status.update" | "catalog.update", ...})."""
+    await get_channel_layer().group_send(ALL_GROUP, event)
+
+
+async def close_redis() -> None:
+    """Closes this loop's client; for callers that run a short-lived loop (Celery tasks)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()

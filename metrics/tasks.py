@@ -1,0 +1,45 @@
+"""Celery tasks: thin shells over metrics.services, scheduled by beat (see CELERY_BEAT_SCHEDULE).
+
+Upstream failures are already recorded in the live status by the services, so they are not
+retried here: the next scheduled poll is the retry, and expiring tasks never pile up.
+"""
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from django.conf import settings
+
+from metrics import live, services
+from metrics.acr.client import UpstreamError
+
+
+def _run(service, *args):
+    """Runs an async service in this worker thread's own short-lived event loop."""
+
+    async def main():
+        try:
+            return await service(*args)
+        finally:
+            await live.close_redis()
+
+    return async_to_sync(main)()
+
+
+@shared_task(ignore_result=True)
+def sync_catalog() -> None:
+    try:
+        _run(services.sync_catalog)
+    except UpstreamError:
+        pass  # logged and shown as the upstream status by the service
+
+
+@shared_task(ignore_result=True)
+def poll_values(ids: list[str] | None = None) -> list[str]:
+    """Polls values; ids the upstream is still initializing are polled again soon."""
+    try:
+        initializing = _run(services.poll_values, ids)
+    except UpstreamError:
+        return []
+    if initializing:
+        delay = settings.ACR_INITIALIZING_RETRY_SECONDS
+        poll_values.apply_async(kwargs={"ids": initializing}, countdown=delay, expires=delay * 5)
+    return initializing

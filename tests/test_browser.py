@@ -1,0 +1,163 @@
+"""End to end: every process really started (emulator, Daphne, Celery worker and beat, the
+subscriber), and Chromium driven by Playwright as a supervisor would use it."""
+
+import os
+import re
+import shutil
+import sys
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import LOGS, free_port, start_emulator, wait_for_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "a-long-test-password-7"
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def stack(processes, redis_db, settings):
+    """The whole system on free ports; returns (base URL, emulator)."""
+    emulator = start_emulator(processes, "--scenario", "static", "--init-seconds", "1")
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "ACR_BASE_URL": emulator.url,
+        "ACR_AUTH_KEY": emulator.auth_key,
+        "ACR_POLL_SECONDS": "1",
+        "ACR_CATALOG_SECONDS": "5",
+    }
+    python = [sys.executable, "-m"]
+    web = processes.start(
+        "daphne",
+        [*python, "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        env,
+    )
+    processes.start(
+        "worker",
+        [
+            *python,
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        env,
+    )
+    processes.start(
+        "beat",
+        [
+            *python,
+            "celery",
+            "-A",
+            "dashboard",
+            "beat",
+            "--loglevel=INFO",
+            "--schedule",
+            str(LOGS / "celerybeat-schedule"),
+        ],
+        env,
+    )
+    processes.start("subscriber", [sys.executable, "manage.py", "subscribe_upstream"], env)
+    wait_for_port(port, web, "daphne")
+    return f"http://127.0.0.1:{port}", emulator
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page()
+        browser.close()
+
+
+@pytest.fixture
+def supervisor():
+    # Created before Playwright starts: its sync API runs an event loop in this thread.
+    return get_user_model().objects.create_user("supervisor", password=PASSWORD)
+
+
+def log_in(page, base_url):
+    page.goto(base_url + "/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.fill("#id_username", "supervisor")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("link", name="All metrics")).to_be_visible()
+
+
+def test_a_supervisor_sees_a_duration_tile_tick(stack, supervisor, page):
+    base_url, emulator = stack
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    log_in(page, base_url)
+    page.get_by_role("link", name="All metrics").click()
+
+    longest_wait = page.locator('[data-metric-id="LWCGRP01"][data-category="Sales"]')
+    expect(longest_wait).to_have_attribute("data-state", "live", timeout=20_000)
+    first = int(longest_wait.get_attribute("data-value"))
+    first_text = longest_wait.locator(".tile-value").inner_text()
+    time.sleep(2.1)
+    second = int(longest_wait.get_attribute("data-value"))
+    assert 1400 <= second - first <= 3000  # one call counting up: +1 s per second
+    assert longest_wait.locator(".tile-value").inner_text() != first_text
+    assert re.fullmatch(r"\d\d:\d\d", first_text)
+
+    # A count, a NONE-category tile and an average all show their numbers.
+    queue = page.locator('[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(queue).to_have_attribute("data-value", "3")
+    expect(queue.locator(".tile-value")).to_have_text("3")
+    expect(page.locator('[data-metric-id="CANTOD01"][data-category=""]')).to_have_attribute(
+        "data-value", "412"
+    )
+
+    # An average over zero calls shows no number, never 0.
+    emulator.control(
+        "values",
+        {
+            "metricId": "AWTGRP01",
+            "categoryValue": "Billing",
+            "value": {
+                "type": "AVERAGE_DURATION",
+                "count": 0,
+                "finishedDuration": 0,
+                "numCountingUp": 0,
+                "numCountingDown": 0,
+            },
+        },
+    )
+    average = page.locator('[data-metric-id="AWTGRP01"][data-category="Billing"]')
+    expect(average.locator(".tile-value")).to_have_text("—", timeout=10_000)
+    expect(average).to_have_attribute("data-value", "")
+
+    # The upstream key reaches the browser nowhere.
+    assert frames, "the board received no websocket frames"
+    assert emulator.auth_key not in page.content()
+    assert not [f for f in frames if emulator.auth_key in str(f)]

@@ -1,0 +1,113 @@
+"""The browser websocket through the real ASGI stack (session auth, origin check)."""
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from dashboard.asgi import application
+from metrics import live, services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def session_headers() -> list[tuple[bytes, bytes]]:
+    user = get_user_model().objects.create_user("supervisor", password="a-long-password-1")
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    return [ORIGIN, (b"cookie", cookie.encode())]
+
+
+def record(metric_id: str, category: str, count: int, at: int) -> dict:
+    return {
+        "metric_id": metric_id,
+        "category": category,
+        "state": "live",
+        "error": "",
+        "value": {"type": "COUNT", "count": count, "last_update_ms": at},
+        "upstream_ms": at,
+        "source": "poll",
+        "received_ms": at,
+    }
+
+
+async def connect(headers) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, "/ws/boards/all/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def test_it_sends_a_snapshot_then_updates(redis_db):
+    from asgiref.sync import sync_to_async
+
+    headers = await sync_to_async(session_headers)()
+    await services.store_and_publish([record("CIQGRP01", "Sales", 3, 1000)])
+    communicator = await connect(headers)
+
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["seq"] == 1
+    assert [t["value"]["count"] for t in snapshot["tiles"]] == [3]
+    assert isinstance(snapshot["server_time_ms"], int)
+
+    await services.store_and_publish([record("CIQGRP01", "Sales", 4, 2000)])
+    update = await communicator.receive_json_from(timeout=5)
+    assert update["type"] == "tiles"
+    assert [(t["seq"], t["value"]["count"]) for t in update["tiles"]] == [(2, 4)]
+
+    # A stale write (older upstream time) and a repeat are neither stored nor sent.
+    assert await services.store_and_publish([record("CIQGRP01", "Sales", 9, 1500)]) == []
+    assert await services.store_and_publish([record("CIQGRP01", "Sales", 4, 2000)]) == []
+    assert await communicator.receive_nothing(timeout=0.3)
+
+    await communicator.send_json_to({"type": "snapshot"})
+    again = await communicator.receive_json_from(timeout=5)
+    assert again["type"] == "snapshot" and again["seq"] == 2
+    await communicator.disconnect()
+
+
+async def test_status_changes_are_pushed(redis_db):
+    from asgiref.sync import sync_to_async
+
+    communicator = await connect(await sync_to_async(session_headers)())
+    await communicator.receive_json_from(timeout=5)
+    await services.report_subscription(False, "websocket lost after 3s: ConnectionClosedError")
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "status"
+    assert message["status"]["ws_error"].startswith("websocket lost")
+    await communicator.disconnect()
+
+
+async def test_an_anonymous_visitor_is_refused(redis_db):
+    communicator = WebsocketCommunicator(application, "/ws/boards/all/", headers=[ORIGIN])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_a_foreign_origin_is_refused(redis_db):
+    from asgiref.sync import sync_to_async
+
+    headers = [h for h in await sync_to_async(session_headers)() if h[0] != b"origin"]
+    communicator = WebsocketCommunicator(
+        application, "/ws/boards/all/", headers=[(b"origin", b"http://evil.example"), *headers]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_an_oversized_message_closes_the_socket(redis_db):
+    from asgiref.sync import sync_to_async
+
+    communicator = await connect(await sync_to_async(session_headers)())
+    await communicator.receive_json_from(timeout=5)
+    await communicator.send_to(text_data="x" * 5000)
+    closed = await communicator.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close"
+
+
+def test_the_group_name_is_valid():
+    assert live.ALL_GROUP.replace(".", "").isalnum()

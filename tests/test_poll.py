@@ -1,0 +1,92 @@
+"""The poll task against the emulator over real HTTP, with a real Redis."""
+
+import base64
+import json
+import time
+
+import pytest
+
+from metrics import tasks
+from metrics.models import Metric
+from tests.conftest import start_emulator
+
+pytestmark = pytest.mark.django_db
+
+
+def tiles(redis_db) -> dict[tuple[str, str], dict]:
+    records = (json.loads(raw) for raw in redis_db.hgetall("acr:live:record").values())
+    return {(r["metric_id"], r["category"]): r for r in records}
+
+
+def queued_polls(redis_db) -> list[dict]:
+    """The poll tasks waiting in the Celery queue (the broker is the same Redis)."""
+    messages = [json.loads(raw) for raw in redis_db.lrange("celery", 0, -1)]
+    return [m for m in messages if m["headers"]["task"] == "metrics.tasks.poll_values"]
+
+
+def test_it_shows_initializing_then_the_values_once_ready(upstream, redis_db):
+    initializing = tasks.poll_values()
+
+    assert "CIQGRP01" in initializing
+    first = tiles(redis_db)
+    assert first[("CIQGRP01", "Sales")]["state"] == "initializing"
+    assert first[("CIQGRP01", "Sales")]["value"] is None  # never shown as 0
+    assert first[("CANTOD01", "")]["state"] == "initializing"
+    assert Metric.objects.filter(metric_id="CIQGRP01", in_catalog=True).exists()
+    [retry] = queued_polls(redis_db)
+    assert (
+        sorted(json.loads(base64.b64decode(retry["body"]))[1]["ids"]) == initializing
+    )  # polled again soon
+
+    time.sleep(1.2)
+    assert tasks.poll_values(initializing) == []
+
+    ready = tiles(redis_db)
+    assert ready[("CIQGRP01", "Sales")]["state"] == "live"
+    assert ready[("CIQGRP01", "Sales")]["value"]["type"] == "COUNT"
+    assert ready[("LWCGRP01", "Sales")]["value"]["type"] == "DURATION"
+    assert ready[("AWTGRP01", "Sales")]["value"]["type"] == "AVERAGE_DURATION"
+    assert ready[("CANTOD01", "")]["state"] == "live"
+
+
+@pytest.mark.parametrize("form", ["id", "combo", "object"])
+def test_the_older_400_answer_and_every_initializing_form_work(settings, processes, redis_db, form):
+    emulator = start_emulator(
+        processes,
+        "--scenario",
+        "static",
+        "--init-seconds",
+        "1",
+        "--not-ready-status",
+        "400",
+        "--initializing-form",
+        form,
+    )
+    settings.ACR_BASE_URL, settings.ACR_AUTH_KEY = emulator.url, emulator.auth_key
+
+    initializing = tasks.poll_values()
+
+    assert "ATTAGT01" in initializing
+    assert {r["state"] for r in tiles(redis_db).values()} == {"initializing"}
+    time.sleep(1.2)
+    tasks.poll_values()
+    assert {r["state"] for r in tiles(redis_db).values()} == {"live"}
+
+
+def test_a_bad_key_is_reported_in_words_without_the_key(upstream, settings, redis_db):
+    settings.ACR_AUTH_KEY = "wrong-" + upstream.auth_key
+
+    assert tasks.poll_values() == []
+
+    status = redis_db.hgetall("acr:status")
+    assert "401" in status["poll_error"]
+    assert upstream.auth_key not in json.dumps(status)
+    assert settings.ACR_AUTH_KEY not in json.dumps(status)
+
+
+def test_an_unreachable_upstream_is_reported(settings, redis_db):
+    from tests.conftest import free_port
+
+    settings.ACR_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    assert tasks.poll_values() == []
+    assert "unreachable" in redis_db.hgetall("acr:status")["poll_error"]

@@ -1,0 +1,79 @@
+"""The one upstream subscriber: a real websocket to the emulator, real Redis, the real channel
+layer. An update the emulator pushes reaches the browsers' group."""
+
+import asyncio
+
+import httpx
+import pytest
+from channels.layers import get_channel_layer
+
+from metrics import live
+from metrics.management.commands import subscribe_upstream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def next_tile(layer, channel, metric_id, category, predicate, timeout=10.0):
+    """The first tile record for (metric_id, category) in the group that satisfies predicate."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await layer.receive(channel)
+            if event["type"] != "tiles.update":
+                continue
+            for tile in event["tiles"]:
+                if (tile["metric_id"], tile["category"]) == (metric_id, category) and predicate(
+                    tile
+                ):
+                    return tile
+
+
+async def test_a_websocket_update_reaches_the_tile_group(upstream):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(live.ALL_GROUP, channel)
+    subscriber = asyncio.create_task(subscribe_upstream.run())
+    try:
+        ready = await next_tile(layer, channel, "LWCGRP01", "Sales", lambda t: t["state"] == "live")
+        assert ready["value"]["type"] == "DURATION"
+
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{upstream.url}/_emulator/values",
+                json={
+                    "metricId": "LWCGRP01",
+                    "categoryValue": "Sales",
+                    "value": {
+                        "type": "DURATION",
+                        "finishedDuration": 4242,
+                        "numCountingUp": 1,
+                        "numCountingDown": 0,
+                    },
+                },
+            )
+            response.raise_for_status()
+            stats = (await http.get(f"{upstream.url}/_emulator/stats")).json()
+
+        tile = await next_tile(
+            layer, channel, "LWCGRP01", "Sales", lambda t: t["value"]["finished_ms"] == 4242
+        )
+        assert tile["source"] == "websocket"
+        assert tile["value"] == {
+            "type": "DURATION",
+            "finished_ms": 4242,
+            "up": 1,
+            "down": 0,
+            "last_update_ms": tile["upstream_ms"],
+        }
+        assert tile["seq"] > ready["seq"]
+        assert stats["ws_open"] == 1  # one upstream websocket for all metrics
+    finally:
+        subscriber.cancel()
+        await asyncio.gather(subscriber, return_exceptions=True)
+
+
+async def test_a_broken_frame_is_counted_not_fatal(redis_db):
+    from metrics import services
+
+    assert await services.ingest_frame("{not json", {}) == 0
+    assert await services.ingest_frame(b"\xff\xfe", {}) == 0
+    assert redis_db.get("acr:bad_frames") == "2"

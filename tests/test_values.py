@@ -1,0 +1,197 @@
+"""The pure parsing and formulas of metrics.acr.values."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metrics.acr.values import (
+    AverageDurationValue,
+    CountValue,
+    DurationValue,
+    Initializing,
+    PayloadError,
+    UnsupportedValue,
+    average_ms,
+    duration_ms,
+    parse_catalog,
+    parse_frame,
+    parse_initializing_item,
+    parse_metric_value,
+    parse_timestamp_ms,
+    parse_values_response,
+    value_at,
+)
+
+T0 = parse_timestamp_ms("2019-10-01T10:17:56.496-06:00")
+
+
+def test_the_documented_worked_example():
+    value = DurationValue(finished_ms=120000, counting_up=2, counting_down=0, last_update_ms=T0)
+    assert duration_ms(value, at_ms=T0 + 5000) == 130000
+    average = AverageDurationValue(120000, 2, 0, count=4, last_update_ms=T0)
+    assert average_ms(average, at_ms=T0 + 5000) == 32500
+
+
+def test_an_average_over_zero_calls_has_no_number():
+    average = AverageDurationValue(120000, 2, 0, count=0, last_update_ms=T0)
+    assert average_ms(average, at_ms=T0 + 5000) is None
+    assert value_at(average, at_ms=T0) is None
+
+
+def test_counting_down_subtracts():
+    value = DurationValue(finished_ms=60000, counting_up=1, counting_down=3, last_update_ms=T0)
+    assert duration_ms(value, at_ms=T0 + 1000) == 58000
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-10-01T10:17:56.496-06:00", 1569946676496),
+        ("2019-10-01T10:17:56-06:00", 1569946676000),
+        ("2019-10-01T16:17:56.496Z", 1569946676496),
+        ("2019-10-01T16:17:56.496+00:00", 1569946676496),
+        ("2019-10-01T21:47:56.496+05:30", 1569946676496),
+        (1569946676496, 1569946676496),
+    ],
+)
+def test_timestamps_with_any_offset_and_precision(text, expected):
+    assert parse_timestamp_ms(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["2019-10-01T10:17:56", "yesterday", None, True, [], float("nan")])
+def test_unreadable_timestamps_are_refused(bad):
+    with pytest.raises(PayloadError):
+        parse_timestamp_ms(bad)
+
+
+def test_the_documented_count_example_parses():
+    item = parse_metric_value(
+        {
+            "key": {"metricId": "K0FLAEB6", "categoryValue": "John Doe(481)"},
+            "value": {
+                "lastUpdateTime": "2019-10-01T10:17:56.496-06:00",
+                "count": 15,
+                "type": "COUNT",
+            },
+        }
+    )
+    assert item.metric_id == "K0FLAEB6"
+    assert item.category == "John Doe(481)"
+    assert item.value == CountValue(count=15, last_update_ms=T0)
+
+
+def test_an_unknown_value_type_is_kept_as_unsupported():
+    item = parse_metric_value(
+        {"key": {"metricId": "A"}, "value": {"type": "MAX_DURATION", "max": 3, "lastUpdateTime": 5}}
+    )
+    assert item.category == ""
+    assert item.value == UnsupportedValue(type_name="MAX_DURATION", last_update_ms=5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"type": "COUNT", "count": -1, "lastUpdateTime": 1},
+        {"type": "COUNT", "count": "3", "lastUpdateTime": 1},
+        {"type": "COUNT", "count": 2.5, "lastUpdateTime": 1},
+        {"type": "DURATION", "finishedDuration": 1, "numCountingUp": 1, "lastUpdateTime": 1},
+        {"count": 1, "lastUpdateTime": 1},
+        "COUNT",
+    ],
+)
+def test_malformed_values_raise_our_error(value):
+    with pytest.raises(PayloadError):
+        parse_metric_value({"key": {"metricId": "A", "categoryValue": "x"}, "value": value})
+
+
+def test_a_values_response_keeps_good_elements_and_reports_bad_ones():
+    response = parse_values_response(
+        {
+            "results": [
+                {
+                    "key": {"metricId": "A", "categoryValue": "x"},
+                    "value": {"type": "COUNT", "count": 1, "lastUpdateTime": 1},
+                },
+                {"key": {"metricId": "A", "categoryValue": "y"}, "value": {"type": "COUNT"}},
+            ],
+            "initializing": ["B"],
+        },
+        {"A", "B"},
+    )
+    assert [r.category for r in response.results] == ["x"]
+    assert response.initializing == [Initializing("B", None)]
+    assert len(response.errors) == 1
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("Q7XD2M1A", Initializing("Q7XD2M1A", None)),
+        ("Q7XD2M1A:Support", Initializing("Q7XD2M1A", "Support")),
+        ("Q7XD2M1A-Ana García(201)", Initializing("Q7XD2M1A", "Ana García(201)")),
+        ({"metricId": "Q7XD2M1A", "categoryValue": "Sales"}, Initializing("Q7XD2M1A", "Sales")),
+        ({"metricId": "Q7XD2M1A"}, Initializing("Q7XD2M1A", None)),
+    ],
+)
+def test_every_initializing_form_is_understood(item, expected):
+    assert parse_initializing_item(item, {"Q7XD2M1A", "OTHER"}) == expected
+
+
+def test_a_websocket_frame_may_be_one_object_or_an_array():
+    element = {
+        "key": {"metricId": "A", "categoryValue": "x"},
+        "value": {"type": "COUNT", "count": 1, "lastUpdateTime": 1},
+    }
+    assert len(parse_frame(element)) == 1
+    assert len(parse_frame([element, element])) == 2
+
+
+def test_the_catalog_parses_and_rejects_garbage():
+    catalog = parse_catalog(
+        [
+            {
+                "metricId": "101",
+                "metricName": "metricA",
+                "categoryType": "AGENT",
+                "categorySelection": ["Alice", "Bob"],
+            },
+            {"metricId": "102", "metricName": "<b>x</b>", "categoryType": "NONE"},
+        ]
+    )
+    assert catalog[0].categories == ("Alice", "Bob")
+    assert catalog[1].categories == ()
+    with pytest.raises(PayloadError):
+        parse_catalog({"metricId": "1"})
+    with pytest.raises(PayloadError):
+        parse_catalog([{"metricId": "1", "categorySelection": "Alice"}])
+
+
+durations = st.builds(
+    DurationValue,
+    finished_ms=st.integers(0, 10**9),
+    counting_up=st.integers(0, 50),
+    counting_down=st.integers(0, 50),
+    last_update_ms=st.integers(0, 10**12),
+)
+
+
+@given(durations, st.integers(0, 10**6), st.integers(0, 50), st.integers(0, 50))
+def test_a_duration_is_continuous_across_an_update(value, elapsed, up, down):
+    """An update that only changes the counters carries the value over: no jump at the update."""
+    at = value.last_update_ms + elapsed
+    updated = DurationValue(duration_ms(value, at_ms=at), up, down, last_update_ms=at)
+    assert duration_ms(updated, at_ms=at) == duration_ms(value, at_ms=at)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    )
+)
+def test_arbitrary_json_never_escapes_as_another_exception(data):
+    for parse in (parse_frame, parse_catalog, lambda d: parse_values_response(d, {"A"})):
+        try:
+            parse(data)
+        except PayloadError:
+            pass
