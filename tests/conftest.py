@@ -90,9 +90,11 @@ def processes():
     started.stop_all()
 
 
-def start_emulator(processes: Processes, *args: str) -> Emulator:
-    port = free_port()
-    key = "test-" + secrets.token_hex(12)
+def start_emulator(
+    processes: Processes, *args: str, port: int | None = None, key: str | None = None
+) -> Emulator:
+    port = port or free_port()
+    key = key or "test-" + secrets.token_hex(12)
     process = processes.start(
         "emulator",
         [sys.executable, "-m", "acr_emulator", "--port", str(port), *args],

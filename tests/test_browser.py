@@ -49,6 +49,7 @@ def stack(processes, redis_db, settings):
         "ACR_AUTH_KEY": emulator.auth_key,
         "ACR_POLL_SECONDS": "1",
         "ACR_CATALOG_SECONDS": "5",
+        "ACR_STALE_SECONDS": "3",
     }
     python = [sys.executable, "-m"]
     web = processes.start(
@@ -161,3 +162,24 @@ def test_a_supervisor_sees_a_duration_tile_tick(stack, supervisor, page):
     assert frames, "the board received no websocket frames"
     assert emulator.auth_key not in page.content()
     assert not [f for f in frames if emulator.auth_key in str(f)]
+
+
+def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, supervisor, page, processes):
+    base_url, emulator = stack
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    queue = page.locator('[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(queue).to_have_attribute("data-state", "live", timeout=20_000)
+
+    emulator.process.kill()
+    expect(queue).to_have_attribute("data-state", "stale", timeout=15_000)
+    expect(queue.locator(".tile-note")).to_contain_text("stale since")
+    expect(page.locator("#upstream")).to_contain_text("stale")
+    assert page.locator(".tile[data-state=live]").count() == 0
+
+    port = int(emulator.url.rsplit(":", 1)[1])
+    start_emulator(
+        processes, "--scenario", "static", "--init-seconds", "1", port=port, key=emulator.auth_key
+    )
+    expect(queue).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("#upstream")).to_be_hidden()

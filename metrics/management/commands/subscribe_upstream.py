@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from django.core.management.base import BaseCommand
 
 from metrics import live, services
@@ -46,12 +47,13 @@ class Subscription:
         return self.ids() != self.subscribed_ids
 
     async def refresh_catalog(self) -> None:
-        catalog = await live.read_catalog()
-        if catalog is None:
-            try:
+        try:
+            catalog = await live.read_catalog()
+            if catalog is None:
                 catalog = await services.sync_catalog()
-            except UpstreamError:
-                return
+        except (UpstreamError, RedisError) as exc:
+            log.warning("cannot read the catalog yet: %s", exc)
+            return
         self.catalog = {metric["metric_id"]: metric for metric in catalog}
 
     async def refresh_forever(self) -> None:
@@ -63,11 +65,21 @@ class Subscription:
         await asyncio.sleep(CATALOG_REFRESH_SECONDS)
 
     async def on_frame(self, raw: str | bytes) -> None:
-        await services.ingest_frame(raw, self.catalog)
+        try:
+            await services.ingest_frame(raw, self.catalog)
+        except RedisError as exc:
+            # The frame is lost: reconnect (with backoff), which resyncs everything over REST.
+            raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
 
     async def on_status(self, connected: bool, error: str) -> None:
         self.connected = connected
-        await services.report_subscription(connected, error)
+        try:
+            await services.report_subscription(connected, error)
+        except RedisError as exc:
+            if connected:
+                raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
+            log.warning("cannot record the subscription status: %s", exc)
+            return
         if connected:
             log.info("subscribed to %d metrics", len(self.subscribed_ids))
             await self.resync()
@@ -76,14 +88,17 @@ class Subscription:
         """After any (re)connect, poll once so nothing that changed in the gap is missed."""
         try:
             await services.poll_values(self.subscribed_ids)
-        except UpstreamError as exc:
+        except (UpstreamError, RedisError) as exc:
             log.warning("resync after connect failed: %s", exc)
 
     async def heartbeat_forever(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if self.connected:
-                await services.report_subscription(True, "")
+                try:
+                    await services.report_subscription(True, "")
+                except RedisError as exc:
+                    log.warning("heartbeat not recorded: %s", exc)
 
 
 async def run() -> None:
