@@ -8,8 +8,8 @@ import asyncio
 import logging
 
 from django.conf import settings
-from redis.exceptions import RedisError
 from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
 
 from metrics import live, services
 from metrics.acr import stream
