@@ -128,6 +128,10 @@ CHANNEL_LAYERS = {
 # process in the Authorization header and the websocket URL sent to that server.
 ACR_BASE_URL = env.str("ACR_BASE_URL", default="http://127.0.0.1:8081").rstrip("/")
 ACR_AUTH_KEY = _secret("ACR_AUTH_KEY")
+# When set, the key is re-read from this file before each upstream call (rotation, no restart).
+ACR_AUTH_KEY_FILE = env.str("ACR_AUTH_KEY_FILE", default="")
+# After a 401, the same key is not tried again for this long (unless the key changes).
+ACR_AUTH_RETRY_SECONDS = _positive("ACR_AUTH_RETRY_SECONDS", 60.0)
 ACR_API_PREFIX = env.str("ACR_API_PREFIX", default="/rest/api/v1").rstrip("/")
 ACR_TIMEOUT_SECONDS = _positive("ACR_TIMEOUT_SECONDS", 5.0)
 ACR_POLL_SECONDS = _positive("ACR_POLL_SECONDS", 5.0)

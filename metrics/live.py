@@ -28,12 +28,18 @@ LIVE_RECORD = PREFIX + "live:record"
 LIVE_SEQ = PREFIX + "live:seq"
 SEQ = PREFIX + "seq"
 STATUS = PREFIX + "status"
+CLOCK_BOUNDS = PREFIX + "clock:bounds"
+LEASE = PREFIX + "subscriber:lease"
+CLOCK_BOUNDS_KEPT = 40
 
 # The group every All-metrics browser joins.
 ALL_GROUP = "live.all"
 
+# Only the subscriber holding the lease may write through it (a fencing token): a subscriber
+# that hung and lost its lease cannot overwrite what its successor wrote.
 # Keeps a record unless it is older than the stored one, or the same value at the same time.
 _WRITE_SCRIPT = """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return -1 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local o = tonumber(old)
@@ -102,11 +108,16 @@ async def read_catalog() -> list[dict[str, Any]] | None:
 # --- records ---------------------------------------------------------------------------------
 
 
-async def write_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+class LeaseLost(Exception):
+    """A write was fenced off: this subscriber no longer holds the lease."""
+
+
+async def write_records(records: list[dict[str, Any]], fence: str = "") -> list[dict[str, Any]]:
     """Stores records; returns the accepted ones, each with its sequence number.
 
     A record is {metric_id, category, state, value, ...}; `upstream_ms` orders records of one
-    tile (-1 for one without a value, so it never replaces a value).
+    tile (-1 for one without a value, so it never replaces a value). With `fence`, the writes
+    only happen while that token holds the subscriber lease (LeaseLost otherwise).
     """
     redis = get_redis()
     script = redis.register_script(_WRITE_SCRIPT)
@@ -114,16 +125,19 @@ async def write_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for record in records:
             compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
             await script(
-                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ],
+                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE],
                 args=[
                     tile_field(record["metric_id"], record["category"]),
                     record["upstream_ms"],
                     compared,
                     _dumps(record),
+                    fence,
                 ],
                 client=pipe,
             )
         seqs = await pipe.execute()
+    if -1 in seqs:
+        raise LeaseLost("the subscriber lease is held by another process")
     return [{**record, "seq": seq} for record, seq in zip(records, seqs, strict=True) if seq]
 
 
@@ -150,12 +164,25 @@ async def read_snapshot() -> dict[str, Any]:
 
 
 def status_to_wire(raw: dict[str, str]) -> dict[str, Any]:
+    """The upstream status as browsers get it."""
     return {
         "poll_ok_ms": int(raw.get("poll_ok_ms") or 0),
         "poll_error": raw.get("poll_error", ""),
         "ws_ok_ms": int(raw.get("ws_ok_ms") or 0),
         "ws_error": raw.get("ws_error", ""),
         "catalog_ok_ms": int(raw.get("catalog_ok_ms") or 0),
+        "upstream_offset_ms": int(raw.get("upstream_offset_ms") or 0),
+    }
+
+
+async def read_status() -> dict[str, Any]:
+    """The status with what only the server needs: a fingerprint of the key the upstream refused
+    and when (even a fingerprint of the key never goes to a browser)."""
+    raw = await get_redis().hgetall(STATUS)
+    return {
+        **status_to_wire(raw),
+        "failed_key": raw.get("failed_key", ""),
+        "failed_ms": int(raw.get("failed_ms") or 0),
     }
 
 
@@ -178,3 +205,53 @@ async def close_redis() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
+
+
+# --- upstream clock --------------------------------------------------------------------------
+
+
+async def add_clock_bounds(
+    bounds: list[tuple[float, float, int]],
+) -> list[tuple[float, float, int]]:
+    """Keeps (low, high, observed_ms) bounds on the upstream clock offset; returns the kept
+    ones, newest first."""
+    redis = get_redis()
+    async with redis.pipeline(transaction=True) as pipe:
+        for bound in bounds:
+            pipe.lpush(CLOCK_BOUNDS, json.dumps(bound))
+        pipe.ltrim(CLOCK_BOUNDS, 0, CLOCK_BOUNDS_KEPT - 1)
+        pipe.lrange(CLOCK_BOUNDS, 0, -1)
+        *_, kept = await pipe.execute()
+    return [tuple(json.loads(raw)) for raw in kept]
+
+
+# --- the subscriber lease ----------------------------------------------------------------------
+
+_RENEW_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def acquire_lease(token: str, ttl_ms: int) -> bool:
+    return bool(await get_redis().set(LEASE, token, nx=True, px=ttl_ms))
+
+
+async def renew_lease(token: str, ttl_ms: int) -> bool:
+    redis = get_redis()
+    return bool(await redis.register_script(_RENEW_SCRIPT)(keys=[LEASE], args=[token, ttl_ms]))
+
+
+async def release_lease(token: str) -> None:
+    redis = get_redis()
+    await redis.register_script(_RELEASE_SCRIPT)(keys=[LEASE], args=[token])
+
+
+async def holds_lease(token: str) -> bool:
+    return await get_redis().get(LEASE) == token

@@ -6,33 +6,82 @@ state (metrics.live) and publishes what changed. Tasks and the subscriber comman
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from metrics import live, records
 from metrics.acr import client
+from metrics.acr.clock import Bounds, estimate_offset, value_bounds
 from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
 from metrics.models import Metric
 
 log = logging.getLogger(__name__)
+
+# Clock observations older than this are forgotten (clocks drift and get corrected).
+CLOCK_WINDOW_MS = 10 * 60 * 1000
+# The offset browsers use changes only by at least this much, so tiles do not jitter.
+CLOCK_STEP_MS = 50
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def upstream_client():
-    return client.make_client(
+def auth_key() -> str:
+    """The upstream key, re-read from ACR_AUTH_KEY_FILE when set (so it can be rotated live)."""
+    if settings.ACR_AUTH_KEY_FILE:
+        try:
+            return Path(settings.ACR_AUTH_KEY_FILE).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            log.error("cannot read ACR_AUTH_KEY_FILE: %s", exc.strerror)
+    return settings.ACR_AUTH_KEY
+
+
+def key_fingerprint(key: str) -> str:
+    """Identifies a key in the status without revealing it."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@asynccontextmanager
+async def upstream_client() -> AsyncIterator[httpx.AsyncClient]:
+    """An upstream HTTP client; what its responses tell of the upstream's clock is kept."""
+    bounds: list[Bounds] = []
+    async with client.make_client(
         settings.ACR_BASE_URL,
         settings.ACR_API_PREFIX,
-        settings.ACR_AUTH_KEY,
+        auth_key(),
         settings.ACR_TIMEOUT_SECONDS,
-    )
+        clock_bounds=bounds,
+    ) as http:
+        try:
+            yield http
+        finally:
+            await observe_clock(bounds)
+
+
+async def observe_clock(bounds: list[Bounds]) -> None:
+    """Updates the upstream clock offset estimate; browsers are told when it moves."""
+    if not bounds:
+        return
+    at = now_ms()
+    kept = await live.add_clock_bounds([(b.low, b.high, at) for b in bounds])
+    recent = [Bounds(low, high) for low, high, seen in kept if at - seen < CLOCK_WINDOW_MS]
+    offset = estimate_offset(recent) or 0
+    status = await live.read_status()
+    if abs(offset - status["upstream_offset_ms"]) >= CLOCK_STEP_MS:
+        log.info("upstream clock offset is now %+d ms", offset)
+        status = await live.update_status(upstream_offset_ms=offset)
+        await live.publish({"type": "status.update", "status": status})
 
 
 def save_metrics(catalog: list[CatalogMetric]) -> None:
@@ -52,9 +101,9 @@ def save_metrics(catalog: list[CatalogMetric]) -> None:
     Metric.objects.exclude(metric_id__in=seen).update(in_catalog=False)
 
 
-async def _report(field: str, error: str = "") -> None:
+async def _report(field: str, error: str = "", **extra: str | int) -> None:
     """Records the outcome of an upstream call in the status and tells the browsers."""
-    fields: dict[str, str | int] = {f"{field}_error": error}
+    fields: dict[str, str | int] = {f"{field}_error": error, **extra}
     if not error:
         fields[f"{field}_ok_ms"] = now_ms()
     status = await live.update_status(**fields)
@@ -68,7 +117,7 @@ async def sync_catalog() -> list[dict[str, Any]]:
             catalog = await client.fetch_catalog(http)
     except client.UpstreamError as exc:
         log.error("catalog sync failed: %s", exc)
-        await _report("poll", str(exc))
+        await _report_failure(exc)
         raise
     await live.update_status(catalog_ok_ms=now_ms())
     if await live.store_catalog(catalog):
@@ -85,18 +134,38 @@ async def _catalog_by_id() -> dict[str, dict[str, Any]]:
     return {metric["metric_id"]: metric for metric in catalog}
 
 
-async def store_and_publish(new_records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    accepted = await live.write_records(new_records)
+async def _report_failure(exc: client.UpstreamError) -> None:
+    """A 401 also remembers which key failed, so it is not tried again for a while."""
+    failed_key = key_fingerprint(auth_key()) if isinstance(exc, client.UpstreamAuthError) else ""
+    await _report("poll", str(exc), failed_key=failed_key, failed_ms=now_ms())
+
+
+async def auth_paused() -> bool:
+    """True while the current key is the one the upstream refused, and not long ago: polling
+    stops (the status says why) and resumes when the key changes or the pause is over."""
+    status = await live.read_status()
+    if status["failed_key"] != key_fingerprint(auth_key()):
+        return False
+    return now_ms() - status["failed_ms"] < settings.ACR_AUTH_RETRY_SECONDS * 1000
+
+
+async def store_and_publish(
+    new_records: list[dict[str, Any]], fence: str = ""
+) -> list[dict[str, Any]]:
+    accepted = await live.write_records(new_records, fence)
     if accepted:
         await live.publish({"type": "tiles.update", "tiles": accepted})
     return accepted
 
 
-async def poll_values(ids: list[str] | None = None) -> list[str]:
+async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str]:
     """Polls the values of `ids` (default: every catalog metric).
 
     Returns the ids the upstream is still initializing, which the caller polls again soon.
     """
+    if await auth_paused():
+        log.warning("not polling: the upstream refused this auth key; fix ACR_AUTH_KEY")
+        return []
     catalog = await _catalog_by_id()
     wanted = [i for i in (ids or list(catalog)) if i in catalog]
     if not wanted:
@@ -106,7 +175,7 @@ async def poll_values(ids: list[str] | None = None) -> list[str]:
             batch = await client.fetch_values(http, wanted, set(catalog))
     except client.UpstreamError as exc:
         log.error("values poll failed: %s", exc)
-        await _report("poll", str(exc))
+        await _report_failure(exc)
         raise
     for error in batch.response.errors:
         log.warning("upstream sent an unreadable value: %s", error)
@@ -114,23 +183,32 @@ async def poll_values(ids: list[str] | None = None) -> list[str]:
     await store_and_publish(
         records.value_records(batch.response.results, catalog, source="poll", now_ms=at)
         + records.initializing_records(batch.response.initializing, catalog, now_ms=at)
-        + records.rejected_records(batch.rejected, catalog, now_ms=at)
+        + records.rejected_records(batch.rejected, catalog, now_ms=at),
+        fence,
     )
-    await _report("poll")
+    await _report("poll", failed_key="")
     return sorted({item.metric_id for item in batch.response.initializing})
 
 
-async def ingest_frame(raw: str | bytes, catalog: dict[str, dict[str, Any]]) -> int:
-    """Stores one websocket frame; returns how many records changed. Bad frames are logged and
-    counted, never raised: one broken message must not end the subscription."""
+async def ingest_frame(
+    raw: str | bytes, catalog: dict[str, dict[str, Any]], fence: str = ""
+) -> Bounds | None:
+    """Stores one websocket frame; returns what its timestamps tell of the upstream clock.
+
+    Bad frames are logged and counted, never raised: one broken message must not end the
+    subscription."""
     try:
         values = parse_frame(json.loads(raw))
     except (ValueError, PayloadError) as exc:
         await live.get_redis().incr(live.PREFIX + "bad_frames")
         log.warning("dropped an unreadable websocket frame: %s", str(exc)[:200])
-        return 0
-    new_records = records.value_records(values, catalog, source="websocket", now_ms=now_ms())
-    return len(await store_and_publish(new_records))
+        return None
+    at = now_ms()
+    await store_and_publish(
+        records.value_records(values, catalog, source="websocket", now_ms=at), fence
+    )
+    stamps = [v.value.last_update_ms for v in values if v.value.last_update_ms is not None]
+    return value_bounds(max(stamps), at) if stamps else None
 
 
 async def report_subscription(connected: bool, error: str) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import httpx
 
+from .clock import Bounds, date_header_bounds
 from .values import (
     CatalogMetric,
     PayloadError,
@@ -57,12 +59,37 @@ class ValuesBatch:
     rejected: dict[str, str] = field(default_factory=dict)  # metric id -> reason
 
 
-def make_client(base_url: str, prefix: str, auth_key: str, timeout: float) -> httpx.AsyncClient:
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def make_client(
+    base_url: str,
+    prefix: str,
+    auth_key: str,
+    timeout: float,
+    clock_bounds: list[Bounds] | None = None,
+) -> httpx.AsyncClient:
+    """An HTTP client for the upstream. When `clock_bounds` is given, every response's `Date`
+    header is turned into bounds on the upstream's clock offset and appended to it."""
+
+    async def stamp(request: httpx.Request) -> None:
+        request.extensions["sent_ms"] = _now_ms()
+
+    async def observe(response: httpx.Response) -> None:
+        sent_ms = response.request.extensions.get("sent_ms")
+        date = response.headers.get("date")
+        if clock_bounds is not None and sent_ms is not None and date:
+            bounds = date_header_bounds(date, sent_ms, _now_ms())
+            if bounds is not None:
+                clock_bounds.append(bounds)
+
     return httpx.AsyncClient(
         base_url=base_url + prefix,
         headers={"Authorization": f"Bearer {auth_key}", "Accept": "application/json"},
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
+        event_hooks={"request": [stamp], "response": [observe]},
     )
 
 

@@ -1,11 +1,13 @@
 """The upstream subscriber: ONE websocket to the upstream for every catalog metric.
 
-Run exactly one per site (`manage.py subscribe_upstream`). Browsers never connect upstream;
-they get what this process stores and publishes.
+Start one or more per site (`manage.py subscribe_upstream`): a Redis lease makes exactly one of
+them active; the others wait as hot standbys and take over when the lease runs out (the active
+one died or hung). Browsers never connect upstream; they get what the active one stores.
 """
 
 import asyncio
 import logging
+import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -14,20 +16,28 @@ from redis.exceptions import RedisError
 from metrics import live, services
 from metrics.acr import stream
 from metrics.acr.client import UpstreamError
+from metrics.acr.clock import Bounds
 
 log = logging.getLogger(__name__)
 
 CATALOG_REFRESH_SECONDS = 2.0
 HEARTBEAT_SECONDS = 5.0
+# A standby takes over at most LEASE_TTL + STANDBY_RETRY after the active one stopped renewing.
+LEASE_TTL_MS = 10_000
+LEASE_RENEW_SECONDS = 3.0
+STANDBY_RETRY_SECONDS = 2.0
 
 
 class Subscription:
-    """What the subscriber knows: the catalog it subscribed with and whether it is connected."""
+    """What the active subscriber knows: the catalog it subscribed with, whether it is
+    connected, and what the frames tell of the upstream's clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, fence: str) -> None:
+        self.fence = fence
         self.catalog: dict[str, dict] = {}
         self.subscribed_ids: list[str] = []
         self.connected = False
+        self.clock_bound: Bounds | None = None
 
     def ids(self) -> list[str]:
         return sorted(self.catalog)
@@ -40,7 +50,7 @@ class Subscription:
             settings.ACR_BASE_URL,
             settings.ACR_API_PREFIX,
             self.subscribed_ids,
-            settings.ACR_AUTH_KEY,
+            services.auth_key(),
         )
 
     def ids_changed(self) -> bool:
@@ -66,10 +76,12 @@ class Subscription:
 
     async def on_frame(self, raw: str | bytes) -> None:
         try:
-            await services.ingest_frame(raw, self.catalog)
+            bound = await services.ingest_frame(raw, self.catalog, self.fence)
         except RedisError as exc:
             # The frame is lost: reconnect (with backoff), which resyncs everything over REST.
             raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
+        if bound is not None and (self.clock_bound is None or bound.low > self.clock_bound.low):
+            self.clock_bound = bound
 
     async def on_status(self, connected: bool, error: str) -> None:
         self.connected = connected
@@ -87,44 +99,111 @@ class Subscription:
     async def resync(self) -> None:
         """After any (re)connect, poll once so nothing that changed in the gap is missed."""
         try:
-            await services.poll_values(self.subscribed_ids)
+            await services.poll_values(self.subscribed_ids, self.fence)
         except (UpstreamError, RedisError) as exc:
             log.warning("resync after connect failed: %s", exc)
 
     async def heartbeat_forever(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            if self.connected:
-                try:
-                    await services.report_subscription(True, "")
-                except RedisError as exc:
-                    log.warning("heartbeat not recorded: %s", exc)
+            if not self.connected:
+                continue
+            try:
+                if not await live.holds_lease(self.fence):
+                    continue  # a paused-and-resumed subscriber must not speak for the site
+                await services.report_subscription(True, "")
+                if self.clock_bound is not None:
+                    await services.observe_clock([self.clock_bound])
+                    self.clock_bound = None
+            except RedisError as exc:
+                log.warning("heartbeat not recorded: %s", exc)
+
+
+async def hold_lease(token: str) -> None:
+    """Renews the lease until it is lost (returns), e.g. after this process was paused."""
+    while True:
+        await asyncio.sleep(LEASE_RENEW_SECONDS)
+        try:
+            if not await live.renew_lease(token, LEASE_TTL_MS):
+                log.error("lost the subscriber lease: going back to standby")
+                return
+        except RedisError as exc:
+            log.warning("cannot renew the subscriber lease: %s", exc)
+
+
+async def serve_while_leased(token: str) -> None:
+    """Holds the upstream subscription for as long as this process holds the lease."""
+    subscription = Subscription(fence=token)
+    await subscription.refresh_catalog()
+    tasks = [
+        asyncio.create_task(hold_lease(token)),
+        asyncio.create_task(subscription.refresh_forever()),
+        asyncio.create_task(subscription.heartbeat_forever()),
+        asyncio.create_task(
+            stream.run_forever(
+                subscription.make_url,
+                subscription.on_frame,
+                subscription.on_status,
+                subscription.ids_changed,
+                subscription.wait_for_ids,
+            )
+        ),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                if not isinstance(task.exception(), live.LeaseLost):
+                    raise task.exception()
+                log.error("a write was fenced off: another subscriber is active")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run() -> None:
-    subscription = Subscription()
-    await subscription.refresh_catalog()
-    background = [
-        asyncio.create_task(subscription.refresh_forever()),
-        asyncio.create_task(subscription.heartbeat_forever()),
-    ]
+    token = uuid.uuid4().hex
+    waiting_logged = False
     try:
-        await stream.run_forever(
-            subscription.make_url,
-            subscription.on_frame,
-            subscription.on_status,
-            subscription.ids_changed,
-            subscription.wait_for_ids,
-        )
+        while True:
+            try:
+                leased = await live.acquire_lease(token, LEASE_TTL_MS)
+            except RedisError as exc:
+                log.warning("cannot reach Redis for the subscriber lease: %s", exc)
+                leased = False
+            if not leased:
+                if not waiting_logged:
+                    log.info("another subscriber is active: waiting as a standby")
+                    waiting_logged = True
+                await asyncio.sleep(STANDBY_RETRY_SECONDS)
+                continue
+            log.info("holding the subscriber lease: this subscriber is active")
+            waiting_logged = False
+            await serve_while_leased(token)
     finally:
-        for task in background:
-            task.cancel()
+        try:
+            await asyncio.shield(live.release_lease(token))
+        except (RedisError, asyncio.CancelledError):
+            pass
 
 
 class Command(BaseCommand):
     help = "Holds the one websocket subscription to the upstream for all catalog metrics."
 
     def handle(self, *args, **options) -> None:
-        if not settings.ACR_AUTH_KEY:
+        if not services.auth_key():
             log.warning("ACR_AUTH_KEY is empty: the upstream will refuse the subscription")
-        asyncio.run(run())
+        try:
+            asyncio.run(run_until_terminated())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            pass
+
+
+async def run_until_terminated() -> None:
+    """SIGTERM cancels the run, so the lease is released and a standby takes over at once."""
+    import signal
+
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await run()

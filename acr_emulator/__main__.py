@@ -1,0 +1,99 @@
+"""``python -m acr_emulator``: run the emulator until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from acr_emulator.config import EmulatorConfig
+from acr_emulator.server import create_app
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m acr_emulator",
+        description="Emulator of the Avaya Call Reporting (Chronicall) realtime metric API.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8081)
+    add("--auth-key", default=os.environ.get("ACR_AUTH_KEY"), help="default: $ACR_AUTH_KEY")
+    add("--seed", type=int, default=1)
+    add("--prefix", default="/rest/api/v1")
+    add("--skew-ms", type=int, default=0, help="emulator clock minus host clock")
+    add("--utc-offset", default="-06:00", help="offset used in lastUpdateTime")
+    add("--scenario", choices=("demo", "static"), default="demo")
+    add("--init-seconds", type=float, default=3.0)
+    add("--cold-after-seconds", type=float, default=600.0)
+    add("--not-ready-status", type=int, choices=(206, 400), default=206)
+    add("--initializing-form", choices=("id", "combo", "object"), default="id")
+    add("--none-category", choices=("empty", "null", "name"), default="empty")
+    add("--log-level", default="WARNING")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        auth_key=args.auth_key,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        prefix=args.prefix,
+        skew_ms=args.skew_ms,
+        utc_offset=args.utc_offset,
+        scenario=args.scenario,
+        init_seconds=args.init_seconds,
+        cold_after_seconds=args.cold_after_seconds,
+        not_ready_status=args.not_ready_status,
+        initializing_form=args.initializing_form,
+        none_category=args.none_category,
+    )
+
+
+async def serve(config: EmulatorConfig) -> None:
+    runner = web.AppRunner(create_app(config), handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        print(
+            f"ACR emulator listening on http://{config.host}:{config.port}{config.prefix} "
+            f"(scenario={config.scenario}, seed={config.seed})",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.auth_key:
+        parser.error("an auth key is required: pass --auth-key or set ACR_AUTH_KEY")
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"ACR emulator could not start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,192 @@
+"""The emulated server's state and behaviour, independent of HTTP.
+
+Ties together the clock, the catalog, the value store, warm/cold tracking, the simulation
+and the websocket hub. ``tick()`` is the one place that moves time forward and emits
+changes; the aiohttp layer only translates requests into calls on :class:`Emulator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from acr_emulator.catalog import NONE, Catalog, MetricDef
+from acr_emulator.clock import EmulatorClock
+from acr_emulator.config import EmulatorConfig
+from acr_emulator.hub import Hub, Subscriber
+from acr_emulator.readings import read_center, read_static
+from acr_emulator.simulation import ContactCenter
+from acr_emulator.store import Key, ValueStore, Warmth
+from acr_emulator.valuemodel import MetricValue, value_from_json, value_to_json
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.1
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig, clock: EmulatorClock | None = None) -> None:
+        self.config = config
+        self.clock = clock or EmulatorClock(skew_ms=config.skew_ms)
+        self.catalog = Catalog()
+        self.auth_key = config.auth_key
+        self.offset_minutes = config.offset_minutes
+        now = self.clock.now_ms()
+        self.center: ContactCenter | None = None
+        if config.scenario == "demo":
+            self.center = ContactCenter(config.seed, now, self.offset_minutes)
+            initial = read_center(self.center, self.catalog, now)
+        else:
+            initial = read_static(self.catalog, now)
+        self.store = ValueStore(self.catalog, initial)
+        self.warmth = Warmth(
+            init_ms=round(config.init_seconds * 1000),
+            cold_after_ms=round(config.cold_after_seconds * 1000),
+        )
+        self.hub = Hub()
+        self.requests: Counter[str] = Counter(catalog=0, values=0, mapping=0)
+        self.ws_total = 0
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def key_matches(self, token: str | None) -> bool:
+        if not token:
+            return False
+        return hmac.compare_digest(token.encode(), self.auth_key.encode())
+
+    def rotate_key(self, key: str) -> None:
+        self.auth_key = key
+
+    # --- wire shapes --------------------------------------------------------------------
+
+    def category_out(self, metric: MetricDef, category_value: str) -> str | None:
+        """How a NONE metric's categoryValue is spelled on the wire (``--none-category``)."""
+        if metric.category_type != NONE:
+            return category_value
+        return {"empty": "", "null": None, "name": metric.name}[self.config.none_category]
+
+    def key_json(self, key: Key) -> dict[str, Any]:
+        metric = self.catalog.get(key[0])
+        assert metric is not None
+        return {"metricId": key[0], "categoryValue": self.category_out(metric, key[1])}
+
+    def result_json(self, key: Key, value: MetricValue) -> dict[str, Any]:
+        return {"key": self.key_json(key), "value": value_to_json(value, self.offset_minutes)}
+
+    def frame(self, key: Key, value: MetricValue) -> str:
+        return json.dumps(self.result_json(key, value), ensure_ascii=False)
+
+    def initializing_items(self, metric: MetricDef) -> list[Any]:
+        form = self.config.initializing_form
+        if form == "id":
+            return [metric.metric_id]
+        keys = [(metric.metric_id, cv) for cv in metric.category_values]
+        if form == "object":
+            return [self.key_json(key) for key in keys]
+        if metric.category_type == NONE:
+            return [metric.metric_id]
+        return [f"{metric_id}:{cv}" for metric_id, cv in keys]
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def read(self, metric_ids: list[str]) -> tuple[list[Any], list[Any]]:
+        """``results`` and ``initializing`` for a values request (which warms the metrics)."""
+        now = self.clock.now_ms()
+        self.warmth.touch(metric_ids, now)
+        results: list[Any] = []
+        initializing: list[Any] = []
+        for metric_id in metric_ids:
+            metric = self.catalog.get(metric_id)
+            assert metric is not None
+            if self.warmth.is_ready(metric_id, now):
+                results += [self.result_json(k, v) for k, v in self.store.items_for(metric_id)]
+            else:
+                initializing += self.initializing_items(metric)
+        return results, initializing
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    def subscribe(self, ws: Any, metric_ids: list[str]) -> Subscriber:
+        """Register a socket, warm its metrics and queue the snapshot of the ready ones."""
+        sub = self.hub.add(ws, metric_ids)
+        self.ws_total += 1
+        now = self.clock.now_ms()
+        self.warmth.touch(sub.metric_ids, now)
+        self._promote(sub, now)
+        return sub
+
+    def _promote(self, sub: Subscriber, now: int) -> None:
+        for metric_id in [m for m in sub.metric_ids if m in sub.pending]:
+            if self.warmth.is_ready(metric_id, now):
+                sub.pending.discard(metric_id)
+                frames = [self.frame(k, v) for k, v in self.store.items_for(metric_id)]
+                self.hub.offer(sub, frames)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def set_value(
+        self, metric_id: Any, category_value: Any, data: Any, *, pin: bool = True
+    ) -> dict[str, Any]:
+        """Control API: replace one value and push it.
+
+        A pinned value is left alone by the simulation; unpinned, the next step may replace it.
+        """
+        metric = self.catalog.get(metric_id) if isinstance(metric_id, str) else None
+        if metric is None:
+            raise LookupError(f"unknown metricId {metric_id!r}")
+        if metric.category_type == NONE and category_value in ("", None, metric.name):
+            category_value = ""
+        if category_value not in metric.category_values:
+            raise LookupError(f"{metric_id} has no categoryValue {category_value!r}")
+        value = value_from_json(data, default_ms=self.clock.now_ms())
+        if value.type != metric.value_type:
+            raise ValueError(f"{metric_id} holds {metric.value_type} values, not {value.type}")
+        key = (metric.metric_id, category_value)
+        self.store.put(key, value, pin=pin)
+        self._publish([key])
+        return self.result_json(key, value)
+
+    def chill(self) -> None:
+        """Control API: every metric cold again; subscribers get a fresh snapshot when ready."""
+        self.warmth.chill()
+        self.hub.mark_all_pending()
+
+    def _publish(self, keys: list[Key]) -> None:
+        by_metric: dict[str, list[str]] = {}
+        for key in keys:
+            by_metric.setdefault(key[0], []).append(self.frame(key, self.store.get(key)))
+        for metric_id, frames in by_metric.items():
+            self.hub.publish(metric_id, frames)
+
+    # --- time -------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Step the simulation up to now, push changes, send snapshots of newly ready metrics."""
+        now = self.clock.now_ms()
+        self.warmth.keep_warm(self.hub.metric_ids(), now)
+        if self.center is not None:
+            before = self.center.now_ms
+            self.center.advance_to(now)
+            if self.center.now_ms != before:
+                readings = read_center(self.center, self.catalog, self.center.now_ms)
+                self._publish(self.store.apply(readings))
+        for sub in list(self.hub.subscribers):
+            if sub.pending:
+                self._promote(sub, now)
+
+    async def run(self) -> None:
+        """The ticker: poll the emulator clock a few times per emulated step."""
+        while True:
+            try:
+                self.tick()
+            except Exception:  # a bug in one tick must not stop the emulator
+                log.exception("emulator tick failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    def stats(self) -> dict[str, Any]:
+        open_count = len(self.hub.subscribers)
+        return {"requests": dict(self.requests), "ws_open": open_count, "ws_total": self.ws_total}

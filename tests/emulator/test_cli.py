@@ -1,0 +1,65 @@
+"""``python -m acr_emulator`` as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env(**extra: str) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "ACR_AUTH_KEY"}
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.update(extra)
+    return environment
+
+
+def test_it_refuses_to_start_without_a_key():
+    done = subprocess.run(
+        [sys.executable, "-m", "acr_emulator", "--port", "1"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "ACR_AUTH_KEY" in done.stderr
+
+
+def test_it_serves_then_stops_cleanly_on_sigterm():
+    port = free_port()
+    command = [sys.executable, "-m", "acr_emulator", "--port", str(port), "--seed", "9"]
+    command += ["--init-seconds", "0", "--prefix", "/api/v1"]
+    process = subprocess.Popen(
+        command, env=env(ACR_AUTH_KEY="cli-key"), stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line == (
+            f"ACR emulator listening on http://127.0.0.1:{port}/api/v1 (scenario=demo, seed=9)"
+        )
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/rest/api/v1/realtime/metrics/values?id=CIQGRP01",
+            headers={"Authorization": "Bearer cli-key"},
+        )
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
