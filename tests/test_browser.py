@@ -1,6 +1,7 @@
 """End to end: every process really started (emulator, Daphne, Celery worker and beat, the
 subscriber), and Chromium driven by Playwright as a supervisor would use it."""
 
+import json
 import os
 import re
 import shutil
@@ -36,15 +37,16 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def stack(processes, redis_db, settings):
+def start_stack(processes, redis_url: str, *emulator_args: str):
     """The whole system on free ports; returns (base URL, emulator)."""
-    emulator = start_emulator(processes, "--scenario", "static", "--init-seconds", "1")
+    emulator = start_emulator(
+        processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
+    )
     port = free_port()
     env = {
         "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
         "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_URL": redis_url,
         "ACR_BASE_URL": emulator.url,
         "ACR_AUTH_KEY": emulator.auth_key,
         "ACR_POLL_SECONDS": "1",
@@ -92,11 +94,21 @@ def stack(processes, redis_db, settings):
 
 
 @pytest.fixture
-def page():
+def stack(processes, redis_db, settings):
+    return start_stack(processes, settings.REDIS_URL)
+
+
+@pytest.fixture
+def browser():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser.new_page()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page()
 
 
 @pytest.fixture
@@ -183,3 +195,43 @@ def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, supervisor,
     )
     expect(queue).to_have_attribute("data-state", "live", timeout=15_000)
     expect(page.locator("#upstream")).to_be_hidden()
+
+
+def test_durations_are_right_when_the_upstream_clock_is_two_minutes_ahead(
+    processes, redis_db, settings, supervisor, page
+):
+    base_url, emulator = start_stack(processes, settings.REDIS_URL, "--skew-ms", "120000")
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    tile = page.locator('[data-metric-id="LWCGRP01"][data-category="Sales"]')
+    expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+    time.sleep(3)  # a few polls, so the offset estimate has several Date headers
+
+    shown = int(tile.get_attribute("data-value"))
+    upstream_now = emulator.control("clock", {"advance_ms": 0})["now_ms"]
+    record = json.loads(redis_db.hget("acr:live:record", "LWCGRP01\x1fSales"))
+    value = record["value"]
+    truth = value["finished_ms"] + (value["up"] - value["down"]) * (
+        upstream_now - value["last_update_ms"]
+    )
+    assert abs(shown - truth) <= 1500, (shown, truth)
+
+
+def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
+    stack, supervisor, browser
+):
+    base_url, emulator = stack
+    pages = [browser.new_context().new_page() for _ in range(4)]
+    for page in pages:
+        log_in(page, base_url)
+        page.goto(base_url + "/boards/all/")
+        expect(page.locator('.tile[data-state="live"]').first).to_be_visible(timeout=20_000)
+
+    before = emulator.stats()
+    time.sleep(5)
+    after = emulator.stats()
+
+    assert after["ws_open"] == 1
+    assert after["ws_total"] == 1
+    polls = after["requests"]["values"] - before["requests"]["values"]
+    assert 3 <= polls <= 7  # ACR_POLL_SECONDS=1 over 5 s, whatever the number of browsers

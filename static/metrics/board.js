@@ -11,12 +11,15 @@
   let attempt = 0;
   let lastSeq = 0;
   let clockOffset = 0; // server time minus this browser's time, in ms
+  const offsetSamples = [];
   let staleMs = 20000;
   let status = {};
   const tiles = new Map(); // "metricId\u001fcategory" -> {el, valueEl, noteEl, record}
 
   const keyOf = (metricId, category) => metricId + "\u001f" + category;
   const serverNow = () => Date.now() + clockOffset;
+  // Durations are extrapolated on the upstream's clock, which the server estimates for us.
+  const upstreamNow = () => serverNow() + (status.upstream_offset_ms || 0);
 
   // --- value formulas (the same as metrics/acr/values.py) ---------------------------------
   function durationAt(v, atMs) {
@@ -114,7 +117,7 @@
   }
   function refresh() {
     const stale = isStale();
-    const atMs = serverNow();
+    const atMs = upstreamNow();
     for (const tile of tiles.values()) {
       const record = tile.record;
       let state = record ? record.state : "initializing";
@@ -141,7 +144,7 @@
   // --- connection -------------------------------------------------------------------------
   function onMessage(event) {
     const message = JSON.parse(event.data);
-    if (typeof message.server_time_ms === "number") clockOffset = message.server_time_ms - Date.now();
+    if (typeof message.server_time_ms === "number") learnClockOffset(message.server_time_ms);
     if (message.type === "snapshot") {
       staleMs = message.stale_ms;
       status = message.status;
@@ -162,6 +165,13 @@
     } else if (message.type === "catalog") {
       requestSnapshot();
     }
+  }
+  function learnClockOffset(serverTimeMs) {
+    // Each sample is the true offset minus the message's delivery delay, so the largest of the
+    // recent samples is the best estimate; a window lets a corrected local clock be learnt.
+    offsetSamples.push(serverTimeMs - Date.now());
+    if (offsetSamples.length > 30) offsetSamples.shift();
+    clockOffset = Math.max(...offsetSamples);
   }
   function requestSnapshot() {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "snapshot" }));
