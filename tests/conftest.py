@@ -47,10 +47,12 @@ class Processes:
     def __init__(self) -> None:
         self.running: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT
+    ) -> subprocess.Popen:
         log = open(LOGS / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(  # noqa: S603
-            args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            args, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         self.running.append((name, process))
         return process
@@ -83,6 +85,28 @@ class Emulator:
         return httpx.get(f"{self.url}/_emulator/stats", timeout=5).json()
 
 
+def database_url() -> str:
+    """The test database, for processes the tests start (they must see its rows)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def system_env(emulator: Emulator, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a dashboard process pointed at `emulator` and the test stores."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "ACR_BASE_URL": emulator.url,
+        "ACR_AUTH_KEY": emulator.auth_key,
+        **extra,
+    }
+
+
 @pytest.fixture
 def processes():
     started = Processes()
@@ -99,6 +123,8 @@ def start_emulator(
         "emulator",
         [sys.executable, "-m", "acr_emulator", "--port", str(port), *args],
         {"ACR_AUTH_KEY": key},
+        # TEST_EMULATOR_DIR runs another checkout's emulator (e.g. while this one is being edited).
+        cwd=Path(os.environ.get("TEST_EMULATOR_DIR", ROOT)),
     )
     wait_for_port(port, process, "emulator")
     return Emulator(url=f"http://127.0.0.1:{port}", auth_key=key, process=process)

@@ -10,10 +10,9 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import LOGS, free_port, start_emulator, wait_for_port
+from tests.conftest import LOGS, free_port, start_emulator, system_env, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,29 +29,19 @@ CHROMIUM_ARGS = [
 PASSWORD = "a-long-test-password-7"
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def start_stack(processes, redis_url: str, *emulator_args: str):
     """The whole system on free ports; returns (base URL, emulator)."""
     emulator = start_emulator(
         processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
     )
     port = free_port()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": redis_url,
-        "ACR_BASE_URL": emulator.url,
-        "ACR_AUTH_KEY": emulator.auth_key,
-        "ACR_POLL_SECONDS": "1",
-        "ACR_CATALOG_SECONDS": "5",
-        "ACR_STALE_SECONDS": "3",
-    }
+    env = system_env(
+        emulator,
+        redis_url,
+        ACR_POLL_SECONDS="1",
+        ACR_CATALOG_SECONDS="5",
+        ACR_STALE_SECONDS="3",
+    )
     python = [sys.executable, "-m"]
     web = processes.start(
         "daphne",

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,11 +36,25 @@ def test_many_headers_narrow_the_offset_to_the_round_trip(offset, phases, rtt):
         ours = 1_700_000_000_000 + i * 5000 + phase
         bounds.append(date_header_bounds(header_at(ours + offset), ours - rtt, ours + rtt))
     estimate = estimate_offset(bounds)
-    assert abs(estimate - offset) <= 500 + rtt
+    assert abs(estimate - offset) <= 1000 + 2 * rtt  # never worse than one header's resolution
+
+
+@pytest.mark.parametrize("offset", [-120_000, -1_234, 0, 777, 120_000])
+def test_headers_at_varied_phases_pin_the_offset_within_tens_of_ms(offset):
+    bounds = []
+    for i in range(40):
+        ours = 1_700_000_000_000 + i * 5_037  # polls drift across the second
+        bounds.append(date_header_bounds(header_at(ours + offset), ours - 5, ours + 5))
+    assert abs(estimate_offset(bounds) - offset) <= 60
 
 
 def test_value_timestamps_tighten_the_lower_bound():
     assert estimate_offset([Bounds(-500, 500), value_bounds(1_000_300, 1_000_000)]) == 400
+
+
+def test_clocks_that_agree_within_the_measurement_get_no_correction():
+    assert estimate_offset([Bounds(-304, 696)]) == 0
+    assert estimate_offset([Bounds(10, 1010)]) == 510
 
 
 def test_a_changed_upstream_clock_drops_older_bounds():

@@ -90,3 +90,28 @@ def test_an_unreachable_upstream_is_reported(settings, redis_db):
     settings.ACR_BASE_URL = f"http://127.0.0.1:{free_port()}"
     assert tasks.poll_values() == []
     assert "unreachable" in redis_db.hgetall("acr:status")["poll_error"]
+
+
+def test_a_rotated_key_stops_polling_loudly_and_resumes_with_the_new_key(
+    upstream, settings, redis_db, tmp_path
+):
+    key_file = tmp_path / "acr_key"
+    key_file.write_text(upstream.auth_key)
+    settings.ACR_AUTH_KEY_FILE = str(key_file)
+    tasks.poll_values()
+    new_key = "rotated-" + upstream.auth_key
+    upstream.control("auth-key", {"key": new_key})
+
+    assert tasks.poll_values() == []
+    assert "401" in redis_db.hget("acr:status", "poll_error")
+    asked = upstream.stats()["requests"]["values"]
+    tasks.poll_values()
+    tasks.poll_values()
+    assert upstream.stats()["requests"]["values"] == asked  # the refused key is not retried
+
+    key_file.write_text(new_key + "\n")
+    time.sleep(1.1)
+    tasks.poll_values()
+    assert upstream.stats()["requests"]["values"] == asked + 1
+    assert redis_db.hget("acr:status", "poll_error") == ""
+    assert {r["state"] for r in tiles(redis_db).values()} == {"live"}

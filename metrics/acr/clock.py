@@ -42,7 +42,7 @@ def value_bounds(last_update_ms: int, received_ms: int) -> Bounds:
 
 
 def estimate_offset(bounds: list[Bounds], newest_first: bool = True) -> int | None:
-    """The middle of the intersection of `bounds` (newest first).
+    """The middle of the intersection of `bounds` (newest first), or 0 when it contains 0.
 
     When the bounds do not intersect, the upstream's clock was changed: the older bounds are
     dropped until the newer ones agree. Lower bounds alone (no Date header seen) give no estimate
@@ -59,4 +59,6 @@ def estimate_offset(bounds: list[Bounds], newest_first: bool = True) -> int | No
         return None if low == -INFINITY or low <= 0 else round(low)
     if low == -INFINITY:
         return None if high >= 0 else round(high)
+    if low <= 0 <= high:
+        return 0  # the clocks agree as far as we can measure: most servers run NTP
     return round((low + high) / 2)

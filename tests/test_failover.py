@@ -1,0 +1,123 @@
+"""Exactly one active upstream subscriber per site: a standby takes over within 20 s when the
+active one is killed or hangs, and a hung one that wakes up cannot write."""
+
+import json
+import signal
+import sys
+import time
+
+import pytest
+
+from metrics import live
+from tests.conftest import LOGS, system_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACTIVE = "this subscriber is active"
+
+
+def start_subscribers(processes, emulator, redis_url, count=2):
+    env = system_env(emulator, redis_url)
+    subscribers = {}
+    for n in range(count):
+        name = f"subscriber-{n}"
+        subscribers[name] = processes.start(
+            name, [sys.executable, "manage.py", "subscribe_upstream"], env
+        )
+        time.sleep(0.5)  # the first one started takes the lease
+    return subscribers
+
+
+def log_of(name: str) -> str:
+    return (LOGS / f"{name}.log").read_text()
+
+
+def wait_until(condition, timeout: float, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(step)
+    raise AssertionError(f"not within {timeout}s: {condition.__doc__ or condition}")
+
+
+def active_subscriber(subscribers) -> str:
+    return wait_until(
+        lambda: next((n for n in subscribers if log_of(n).count(ACTIVE) == 1), None), 20
+    )
+
+
+def set_wait(emulator, redis_db, finished_ms: int) -> None:
+    """Sets a value upstream and waits for it to arrive in the live state by websocket."""
+    emulator.control(
+        "values",
+        {
+            "metricId": "LWCGRP01",
+            "categoryValue": "Support",
+            "value": {
+                "type": "DURATION",
+                "finishedDuration": finished_ms,
+                "numCountingUp": 0,
+                "numCountingDown": 0,
+            },
+        },
+    )
+
+    def arrived():
+        raw = redis_db.hget("acr:live:record", "LWCGRP01\x1fSupport")
+        record = json.loads(raw) if raw else None
+        return record and (record["value"] or {}).get("finished_ms") == finished_ms
+
+    wait_until(arrived, 10)
+
+
+@pytest.mark.parametrize("failure", ["killed", "hung"])
+def test_a_standby_takes_over_within_20_seconds(processes, emulator, redis_db, settings, failure):
+    subscribers = start_subscribers(processes, emulator, settings.REDIS_URL)
+    first = active_subscriber(subscribers)
+    wait_until(lambda: emulator.stats()["ws_open"] == 1, 15)
+    set_wait(emulator, redis_db, 1111)
+    assert emulator.stats()["ws_total"] == 1  # the standby holds no upstream socket
+
+    started = time.monotonic()
+    subscribers[first].send_signal(signal.SIGKILL if failure == "killed" else signal.SIGSTOP)
+    second = wait_until(
+        lambda: next((n for n in subscribers if n != first and ACTIVE in log_of(n)), None), 20
+    )
+    set_wait(emulator, redis_db, 2222)
+    took = time.monotonic() - started
+    print(f"standby took over after the active one was {failure}: {took:.1f} s")
+    assert took <= 20
+
+    if failure == "hung":
+        subscribers[first].send_signal(signal.SIGCONT)
+        wait_until(
+            lambda: "lost the subscriber lease" in log_of(first) or "fenced off" in log_of(first),
+            10,
+        )
+        set_wait(emulator, redis_db, 3333)
+        wait_until(lambda: emulator.stats()["ws_open"] == 1, 10)
+        assert ACTIVE not in log_of(first).split("lost the subscriber lease")[-1]
+    assert second != first
+
+
+async def test_a_write_without_the_lease_is_fenced_off(redis_db):
+    record = {
+        "metric_id": "A",
+        "category": "",
+        "state": "live",
+        "error": "",
+        "value": {"type": "COUNT", "count": 1, "last_update_ms": 5},
+        "upstream_ms": 5,
+        "source": "websocket",
+        "received_ms": 5,
+    }
+    assert await live.acquire_lease("mine", 10_000)
+    assert len(await live.write_records([record], fence="mine")) == 1
+    with pytest.raises(live.LeaseLost):
+        await live.write_records([{**record, "upstream_ms": 6}], fence="someone-else")
+    assert json.loads(redis_db.hget("acr:live:record", "A\x1f"))["upstream_ms"] == 5
+    assert not await live.acquire_lease("theirs", 10_000)
+    await live.release_lease("mine")
+    assert await live.acquire_lease("theirs", 10_000)
