@@ -139,6 +139,9 @@ ACR_CATALOG_SECONDS = _positive("ACR_CATALOG_SECONDS", 60.0)
 ACR_INITIALIZING_RETRY_SECONDS = _positive("ACR_INITIALIZING_RETRY_SECONDS", 2.0)
 # A tile is shown as stale when nothing has confirmed its value for this long.
 ACR_STALE_SECONDS = _positive("ACR_STALE_SECONDS", max(20.0, 3 * ACR_POLL_SECONDS))
+# History for charts: every live tile is sampled this often, and kept this many days.
+ACR_SAMPLE_SECONDS = _positive("ACR_SAMPLE_SECONDS", 10.0)
+ACR_HISTORY_DAYS = _positive("ACR_HISTORY_DAYS", 30.0)
 if not ACR_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"ACR_BASE_URL must start with http:// or https://: {ACR_BASE_URL}")
 
@@ -155,6 +158,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "metrics.tasks.poll_values",
         "schedule": ACR_POLL_SECONDS,
         "options": {"expires": ACR_POLL_SECONDS},
+    },
+    "record-samples": {
+        "task": "metrics.tasks.record_samples",
+        "schedule": ACR_SAMPLE_SECONDS,
+        "options": {"expires": ACR_SAMPLE_SECONDS},
+    },
+    "prune-samples": {
+        "task": "metrics.tasks.prune_samples",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
 }
 

@@ -253,5 +253,10 @@ async def release_lease(token: str) -> None:
     await redis.register_script(_RELEASE_SCRIPT)(keys=[LEASE], args=[token])
 
 
+async def lease_held() -> bool:
+    """True when some subscriber holds the lease (one is active)."""
+    return bool(await get_redis().exists(LEASE))
+
+
 async def holds_lease(token: str) -> bool:
     return await get_redis().get(LEASE) == token

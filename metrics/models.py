@@ -20,3 +20,22 @@ class Metric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.metric_id} ({self.metric_id})"
+
+
+class Sample(models.Model):
+    """A tile's value at one moment, for history charts. `at` is quantized to the sampling
+    interval and unique per tile, so a retried sampling task never writes a sample twice."""
+
+    metric_id = models.CharField(max_length=200)
+    category = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField()
+    value = models.FloatField(null=True)  # a count, or milliseconds; null: no number (avg of 0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric_id", "category", "at"], name="one_sample")
+        ]
+        indexes = [models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}/{self.category} @ {self.at:%Y-%m-%d %H:%M:%S}: {self.value}"

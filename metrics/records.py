@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.acr.values import Initializing, MetricValue, UnsupportedValue, value_to_wire
+from metrics.acr.values import (
+    Initializing,
+    MetricValue,
+    UnsupportedValue,
+    value_at,
+    value_from_wire,
+    value_to_wire,
+)
 
 # upstream_ms of a record without a value: below any real timestamp, so it never replaces one.
 NO_VALUE = -1
@@ -85,3 +92,21 @@ def rejected_records(
         if metric_id in catalog
         for category in tile_categories(catalog[metric_id])
     ]
+
+
+def sample_values(tiles: list[dict[str, Any]], *, upstream_at_ms: int) -> list[tuple]:
+    """(metric_id, category, value) for every live tile with a value, valued at upstream_at_ms.
+    A value with no number (an average over zero calls) is kept as None, not 0."""
+    rows = []
+    for tile in tiles:
+        wire = tile.get("value")
+        if tile.get("state") != "live" or not wire or wire["type"] == "UNSUPPORTED":
+            continue
+        rows.append(
+            (
+                tile["metric_id"],
+                tile["category"],
+                value_at(value_from_wire(wire), at_ms=upstream_at_ms),
+            )
+        )
+    return rows

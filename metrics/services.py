@@ -12,18 +12,20 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
-from metrics import live, records
+from metrics import health, live, records
 from metrics.acr import client
 from metrics.acr.clock import Bounds, estimate_offset, value_bounds
 from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
-from metrics.models import Metric
+from metrics.models import Metric, Sample
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +151,28 @@ async def auth_paused() -> bool:
     return now_ms() - status["failed_ms"] < settings.ACR_AUTH_RETRY_SECONDS * 1000
 
 
+_unsupported_seen: set[tuple[str, str]] = set()
+
+
+def _log_unsupported(new_records: list[dict[str, Any]]) -> None:
+    """Logs each undocumented value type once per metric, not on every poll."""
+    for record in new_records:
+        value = record.get("value") or {}
+        if value.get("type") == "UNSUPPORTED":
+            seen = (record["metric_id"], value["upstream_type"])
+            if seen not in _unsupported_seen:
+                _unsupported_seen.add(seen)
+                log.warning(
+                    "metric %s sends value type %s, which no document describes: "
+                    "shown as unsupported",
+                    *seen,
+                )
+
+
 async def store_and_publish(
     new_records: list[dict[str, Any]], fence: str = ""
 ) -> list[dict[str, Any]]:
+    _log_unsupported(new_records)
     accepted = await live.write_records(new_records, fence)
     if accepted:
         await live.publish({"type": "tiles.update", "tiles": accepted})
@@ -213,3 +234,47 @@ async def ingest_frame(
 
 async def report_subscription(connected: bool, error: str) -> None:
     await _report("ws", "" if connected else error)
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def save_samples(rows: list[tuple], at: datetime) -> int:
+    """Writes one batch; a sample already written for that moment (a retried task) is skipped."""
+    samples = [Sample(metric_id=m, category=c, at=at, value=v) for m, c, v in rows]
+    Sample.objects.bulk_create(samples, ignore_conflicts=True, batch_size=500)
+    return len(samples)
+
+
+async def record_samples() -> int:
+    """Samples every live tile at the current sampling moment; nothing while the data is stale,
+    so a chart shows a gap rather than a frozen number."""
+    interval_ms = int(settings.ACR_SAMPLE_SECONDS * 1000)
+    now = now_ms()
+    moment = now - now % interval_ms
+    snapshot = await live.read_snapshot()
+    status = snapshot["status"]
+    if now - max(status["poll_ok_ms"], status["ws_ok_ms"]) > settings.ACR_STALE_SECONDS * 1000:
+        return 0
+    rows = records.sample_values(
+        snapshot["tiles"], upstream_at_ms=moment + status["upstream_offset_ms"]
+    )
+    at = datetime.fromtimestamp(moment / 1000, tz=UTC)
+    return await sync_to_async(save_samples)(rows, at)
+
+
+def prune_samples() -> int:
+    """Deletes samples older than the retention period, and nothing else."""
+    cutoff = timezone.now() - timedelta(days=settings.ACR_HISTORY_DAYS)
+    deleted, _ = Sample.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+async def read_health() -> dict[str, Any]:
+    snapshot = await live.read_snapshot()
+    return health.site_health(
+        snapshot,
+        now_ms=now_ms(),
+        stale_ms=int(settings.ACR_STALE_SECONDS * 1000),
+        subscriber_active=await live.lease_held(),
+    )

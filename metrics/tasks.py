@@ -43,3 +43,13 @@ def poll_values(ids: list[str] | None = None) -> list[str]:
         delay = settings.ACR_INITIALIZING_RETRY_SECONDS
         poll_values.apply_async(kwargs={"ids": initializing}, countdown=delay, expires=delay * 5)
     return initializing
+
+
+@shared_task(ignore_result=True)
+def record_samples() -> int:
+    return _run(services.record_samples)
+
+
+@shared_task(ignore_result=True)
+def prune_samples() -> int:
+    return services.prune_samples()

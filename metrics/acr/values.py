@@ -304,3 +304,21 @@ def value_to_wire(value: Value) -> dict[str, Any]:
     if isinstance(value, AverageDurationValue):
         wire["count"] = value.count
     return wire
+
+
+def value_from_wire(wire: dict[str, Any]) -> Value:
+    """The inverse of value_to_wire."""
+    kind = wire["type"]
+    if kind == "COUNT":
+        return CountValue(count=wire["count"], last_update_ms=wire["last_update_ms"])
+    if kind == "UNSUPPORTED":
+        return UnsupportedValue(wire["upstream_type"], wire["last_update_ms"])
+    fields = {
+        "finished_ms": wire["finished_ms"],
+        "counting_up": wire["up"],
+        "counting_down": wire["down"],
+        "last_update_ms": wire["last_update_ms"],
+    }
+    if kind == "DURATION":
+        return DurationValue(**fields)
+    return AverageDurationValue(count=wire["count"], **fields)
