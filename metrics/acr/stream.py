@@ -18,6 +18,9 @@ from websockets.asyncio.client import connect
 
 log = logging.getLogger(__name__)
 
+# One subscriber per site, so no herd to spread: a short cap keeps recovery within seconds of
+# the upstream's return.
+MAX_BACKOFF_SECONDS = 8.0
 # A session that lasted this long counts as healthy: the next failure starts backoff afresh.
 HEALTHY_SESSION_SECONDS = 30.0
 
@@ -91,7 +94,7 @@ async def run_forever(
     """Hold the subscription for ever: reconnect with exponential backoff and full jitter."""
     while True:
         retrying = AsyncRetrying(
-            wait=wait_random_exponential(multiplier=0.5, max=30),
+            wait=wait_random_exponential(multiplier=0.5, max=MAX_BACKOFF_SECONDS),
             retry=retry_if_exception_type(SubscriptionLost),
             reraise=True,
         )
