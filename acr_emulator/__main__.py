@@ -13,7 +13,20 @@ import sys
 from aiohttp import web
 
 from acr_emulator.config import EmulatorConfig
+from acr_emulator.faults import Faults, apply_faults
 from acr_emulator.server import create_app
+
+# Persistent faults that can be switched on at start-up (see POST /_emulator/faults).
+FAULT_SWITCHES = (
+    "refuse",
+    "stall_websockets",
+    "array_frames",
+    "malformed_values",
+    "unknown_type",
+    "z_timestamps",
+    "no_millis",
+    "hostile_names",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     add("--not-ready-status", type=int, choices=(206, 400), default=206)
     add("--initializing-form", choices=("id", "combo", "object"), default="id")
     add("--none-category", choices=("empty", "null", "name"), default="empty")
+    add("--demo-floor", type=float, default=45.0, help="minimum inbound calls/hour (demo)")
     add("--log-level", default="WARNING")
+    faults = parser.add_argument_group("faults (also settable via POST /_emulator/faults)")
+    faults.add_argument("--latency-ms", type=int, default=0)
+    faults.add_argument("--http-status", type=int, help="answer REST requests with this status")
+    faults.add_argument("--http-status-count", type=int, help="only the next N REST requests")
+    for name in FAULT_SWITCHES:
+        faults.add_argument("--" + name.replace("_", "-"), action="store_true")
     return parser
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    body: dict[str, object] = {name: True for name in FAULT_SWITCHES if getattr(args, name)}
+    if args.latency_ms:
+        body["latency_ms"] = args.latency_ms
+    if args.http_status is not None or args.http_status_count is not None:
+        body["http_status"] = args.http_status
+        body["count"] = args.http_status_count
+    return apply_faults(Faults(), body)[0] if body else Faults()
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -54,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         not_ready_status=args.not_ready_status,
         initializing_form=args.initializing_form,
         none_category=args.none_category,
+        demo_floor=args.demo_floor,
+        faults=faults_from_args(args),
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from acr_emulator.faults import Faults
 
 Scenario = Literal["demo", "static"]
 InitializingForm = Literal["id", "combo", "object"]
@@ -53,6 +55,10 @@ class EmulatorConfig:
     not_ready_status: int = 206
     initializing_form: InitializingForm = "id"
     none_category: NoneCategory = "empty"
+    # Minimum inbound calls per hour in the demo, whatever the hour: the board always moves.
+    demo_floor: float = 45.0
+    # Faults active from start-up (CLI flags); the control API changes them later.
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
         if not self.auth_key:
@@ -71,6 +77,7 @@ class EmulatorConfig:
         )
         _require(self.init_seconds >= 0, "init_seconds must be >= 0")
         _require(self.cold_after_seconds > 0, "cold_after_seconds must be > 0")
+        _require(0 <= self.demo_floor <= 3600, "demo_floor must be from 0 to 3600 calls/hour")
 
     @property
     def offset_minutes(self) -> int:

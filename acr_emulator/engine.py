@@ -14,14 +14,16 @@ import logging
 from collections import Counter
 from typing import Any
 
-from acr_emulator.catalog import NONE, Catalog, MetricDef
+from acr_emulator.catalog import NONE, Catalog, MetricDef, agent_mapping
 from acr_emulator.clock import EmulatorClock
 from acr_emulator.config import EmulatorConfig
-from acr_emulator.hub import Hub, Subscriber
+from acr_emulator.faults import UNKNOWN_TYPE, UNKNOWN_TYPE_METRIC, Faults, apply_faults
+from acr_emulator.hub import ABNORMAL, Hub, Subscriber
+from acr_emulator.naming import Naming
 from acr_emulator.readings import read_center, read_static
 from acr_emulator.simulation import ContactCenter
 from acr_emulator.store import Key, ValueStore, Warmth
-from acr_emulator.valuemodel import MetricValue, value_from_json, value_to_json
+from acr_emulator.valuemodel import CountValue, MetricValue, value_from_json, value_to_json
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ class Emulator:
         now = self.clock.now_ms()
         self.center: ContactCenter | None = None
         if config.scenario == "demo":
-            self.center = ContactCenter(config.seed, now, self.offset_minutes)
+            self.center = ContactCenter(
+                config.seed, now, self.offset_minutes, demo_floor=config.demo_floor
+            )
             initial = read_center(self.center, self.catalog, now)
         else:
             initial = read_static(self.catalog, now)
@@ -49,7 +53,11 @@ class Emulator:
         )
         self.hub = Hub()
         self.requests: Counter[str] = Counter(catalog=0, values=0, mapping=0)
+        self.values_ids_total = 0
         self.ws_total = 0
+        self.faults = Faults()
+        self.naming = Naming()
+        self.set_faults(config.faults.active())
 
     # --- auth -----------------------------------------------------------------------------
 
@@ -64,10 +72,27 @@ class Emulator:
     # --- wire shapes --------------------------------------------------------------------
 
     def category_out(self, metric: MetricDef, category_value: str) -> str | None:
-        """How a NONE metric's categoryValue is spelled on the wire (``--none-category``)."""
+        """How a categoryValue is spelled on the wire (``--none-category``, hostile names)."""
         if metric.category_type != NONE:
-            return category_value
-        return {"empty": "", "null": None, "name": metric.name}[self.config.none_category]
+            return self.naming.value(category_value)
+        name = self.naming.metric_name(metric.metric_id, metric.name)
+        return {"empty": "", "null": None, "name": name}[self.config.none_category]
+
+    def listing(self) -> list[dict[str, Any]]:
+        """``GET realtime/metrics``: the metrics assigned to this service user."""
+        return [
+            {
+                "metricId": metric.metric_id,
+                "metricName": self.naming.metric_name(metric.metric_id, metric.name),
+                "categoryType": metric.category_type,
+                "categorySelection": [self.naming.value(cv) for cv in metric.selection],
+            }
+            for metric in self.catalog.visible()
+        ]
+
+    def mapping(self) -> dict[str, str]:
+        """``GET agents/mapping``, spelled like the AGENT category values."""
+        return {agent_id: self.naming.value(name) for agent_id, name in agent_mapping().items()}
 
     def key_json(self, key: Key) -> dict[str, Any]:
         metric = self.catalog.get(key[0])
@@ -75,7 +100,19 @@ class Emulator:
         return {"metricId": key[0], "categoryValue": self.category_out(metric, key[1])}
 
     def result_json(self, key: Key, value: MetricValue) -> dict[str, Any]:
-        return {"key": self.key_json(key), "value": value_to_json(value, self.offset_minutes)}
+        faults = self.faults
+        body = value_to_json(
+            value, self.offset_minutes, zulu=faults.z_timestamps, millis=not faults.no_millis
+        )
+        if faults.unknown_type and key[0] == UNKNOWN_TYPE_METRIC:
+            # An undocumented type, as the real server might have (spec section 6.5).
+            extra = 60_000 * value.count if isinstance(value, CountValue) else 0
+            body = {
+                "lastUpdateTime": body["lastUpdateTime"],
+                "maxDuration": 1234 + extra,
+                "type": UNKNOWN_TYPE,
+            }
+        return {"key": self.key_json(key), "value": body}
 
     def frame(self, key: Key, value: MetricValue) -> str:
         return json.dumps(self.result_json(key, value), ensure_ascii=False)
@@ -124,6 +161,8 @@ class Emulator:
             if self.warmth.is_ready(metric_id, now):
                 sub.pending.discard(metric_id)
                 frames = [self.frame(k, v) for k, v in self.store.items_for(metric_id)]
+                if self.faults.array_frames:
+                    frames = ["[" + ",".join(frames) + "]"]
                 self.hub.offer(sub, frames)
 
     # --- writes -----------------------------------------------------------------------------
@@ -140,6 +179,8 @@ class Emulator:
             raise LookupError(f"unknown metricId {metric_id!r}")
         if metric.category_type == NONE and category_value in ("", None, metric.name):
             category_value = ""
+        elif isinstance(category_value, str):
+            category_value = self.naming.plain(category_value)
         if category_value not in metric.category_values:
             raise LookupError(f"{metric_id} has no categoryValue {category_value!r}")
         value = value_from_json(data, default_ms=self.clock.now_ms())
@@ -159,8 +200,29 @@ class Emulator:
         by_metric: dict[str, list[str]] = {}
         for key in keys:
             by_metric.setdefault(key[0], []).append(self.frame(key, self.store.get(key)))
-        for metric_id, frames in by_metric.items():
-            self.hub.publish(metric_id, frames)
+        self.hub.publish_many(by_metric, as_array=self.faults.array_frames)
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Control API: change the injected faults (see :mod:`acr_emulator.faults`)."""
+        self.faults, actions = apply_faults(self.faults, body)
+        self.naming.hostile = self.faults.hostile_names
+        self.hub.set_stalled(self.faults.stall_websockets)
+        if actions.drop_websockets:
+            for sub in list(self.hub.subscribers):
+                self.hub.drop(sub, ABNORMAL)
+        if actions.malformed_frame is not None:
+            self.hub.broadcast(actions.malformed_frame)
+        if "unknown_type" in actions.changed:
+            metric_keys = [key for key, _ in self.store.items_for(UNKNOWN_TYPE_METRIC)]
+            self._publish(metric_keys)
+        return self.faults.active()
+
+    def take_status_fault(self) -> int | None:
+        """The status the next REST answer must have under ``http_status`` (counts it down)."""
+        status, self.faults = self.faults.consume_status()
+        return status
 
     # --- time -------------------------------------------------------------------------------
 
@@ -188,5 +250,10 @@ class Emulator:
             await asyncio.sleep(TICK_SECONDS)
 
     def stats(self) -> dict[str, Any]:
-        open_count = len(self.hub.subscribers)
-        return {"requests": dict(self.requests), "ws_open": open_count, "ws_total": self.ws_total}
+        return {
+            "requests": dict(self.requests),
+            "requests_total": sum(self.requests.values()),
+            "values_ids_total": self.values_ids_total,
+            "ws_open": len(self.hub.subscribers),
+            "ws_total": self.ws_total,
+        }

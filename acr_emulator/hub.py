@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 TOO_SLOW = 1013  # "try again later"
 GOING_AWAY = 1001
+ABNORMAL = 1011  # "internal error": the drop_websockets fault
 
 
 class Socket(Protocol):
@@ -41,6 +42,9 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self._by_metric: dict[str, set[Subscriber]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # Cleared while the stall_websockets fault is on: writers wait, sockets stay open.
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     def add(self, ws: Socket, metric_ids: Iterable[str]) -> Subscriber:
         sub = Subscriber(ws, metric_ids, max_queue=self.max_queue)
@@ -68,6 +72,32 @@ class Hub:
             if metric_id not in sub.pending:
                 self.offer(sub, frames)
 
+    def publish_many(self, by_metric: dict[str, list[str]], *, as_array: bool = False) -> None:
+        """Publish several metrics' frames; ``as_array`` batches each subscriber's share
+        into one JSON array frame (the array_frames fault)."""
+        if not as_array:
+            for metric_id, frames in by_metric.items():
+                self.publish(metric_id, frames)
+            return
+        batches: dict[Subscriber, list[str]] = {}
+        for metric_id, frames in by_metric.items():
+            for sub in self._by_metric.get(metric_id, ()):
+                if metric_id not in sub.pending:
+                    batches.setdefault(sub, []).extend(frames)
+        for sub, frames in batches.items():
+            self.offer(sub, ["[" + ",".join(frames) + "]"])
+
+    def broadcast(self, frame: str) -> None:
+        """One frame to every subscriber, warming or not (the malformed_frame fault)."""
+        for sub in list(self.subscribers):
+            self.offer(sub, [frame])
+
+    def set_stalled(self, stalled: bool) -> None:
+        if stalled:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
+
     def offer(self, sub: Subscriber, frames: list[str]) -> None:
         for frame in frames:
             try:
@@ -85,6 +115,10 @@ class Hub:
         """Writer loop for one subscriber; returns when it is dropped or the socket fails."""
         while not sub.dropped:
             frame = await sub.queue.get()
+            if not self._flowing.is_set():
+                await self._flowing.wait()
+            if sub.dropped:
+                return
             try:
                 await asyncio.wait_for(sub.ws.send_str(frame), self.send_timeout)
             except (TimeoutError, ConnectionError, RuntimeError):

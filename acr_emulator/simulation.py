@@ -1,9 +1,12 @@
 """A small contact center behind the demo numbers.
 
-Inbound calls arrive as a Poisson process whose rate follows a daily curve, wait in a queue
-per group, are answered by an available agent of that group or abandon when the caller's
-patience runs out. Agents go talking -> after-call work -> available, take the odd break and
-place some outbound and internal calls. Everything happens on a one-second grid of emulator
+Inbound calls arrive as a Poisson process whose rate follows a daily curve (never below the
+demo floor), wait in a queue per group while they are routed (a few seconds of ringing),
+are answered by an available agent of that group (or by any agent once they have waited
+long, or when nobody of the group is on shift) or abandon when the caller's patience runs
+out. Agents work shifts (see :mod:`acr_emulator.schedule`); on shift they go talking ->
+after-call work -> available, take the odd break and place some outbound and internal
+calls; off shift they are not counted. Everything happens on a one-second grid of emulator
 time and is deterministic given the seed and the start time.
 """
 
@@ -14,55 +17,35 @@ import random
 from dataclasses import dataclass, field
 
 from acr_emulator.catalog import ACCOUNT_CODES, AGENTS, DIRECTIONS, GROUPS, Agent
+from acr_emulator.schedule import (
+    GROUP_SHARE,
+    Shift,
+    daily_load,
+    excess_per_hour,
+    local_day,
+    local_hour,
+    plan_shifts,
+)
+
+__all__ = ["ContactCenter", "daily_load", "local_hour"]
 
 STEP_MS = 1000
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 
-PEAK_INBOUND_PER_HOUR = 240.0
-GROUP_SHARE = {"Sales": 0.4, "Support": 0.4, "Billing": 0.2}
 TALK_MEDIAN_S = {"Sales": 70.0, "Support": 90.0, "Billing": 60.0}
 TALK_SIGMA = 0.55
 ACW_MEDIAN_S, ACW_SIGMA = 10.0, 0.4
 PATIENCE_MEDIAN_S, PATIENCE_SIGMA = 90.0, 0.6
 AWAY_MEDIAN_S, AWAY_SIGMA = 240.0, 0.5
-OUTBOUND_PER_IDLE_S = 1 / 300
-INTERNAL_PER_IDLE_S = 1 / 900
+ROUTING_S = (3, 15)  # announcement + ringing before an idle agent can pick up
+OVERFLOW_AFTER_MS = 30_000  # then any available agent may take the call
+OUTBOUND_PER_IDLE_S = 1 / 900
+INTERNAL_PER_IDLE_S = 1 / 1800
 AWAY_PER_IDLE_S = 1 / 2400
 CODE_SHARE = 0.6
 CODE_WEIGHTS = (5, 3, 2, 1)
 TRANSFER_SHARE = 0.05
 
-AVAILABLE, TALKING, ACW, AWAY = "available", "talking", "acw", "away"
-
-
-def daily_load(hour: float) -> float:
-    """Relative inbound load in [0.55, 1]: busiest mid-morning and mid-afternoon.
-
-    The floor is high on purpose: the demo must show movement at any hour.
-    """
-    morning = math.exp(-(((hour - 10.5) / 1.6) ** 2) / 2)
-    afternoon = 0.85 * math.exp(-(((hour - 14.5) / 1.8) ** 2) / 2)
-    return 0.55 + 0.45 * max(morning, afternoon)
-
-
-def inbound_rate_per_s(group: str, hour: float) -> float:
-    return PEAK_INBOUND_PER_HOUR * GROUP_SHARE[group] * daily_load(hour) / 3600.0
-
-
-def local_hour(ms: int, offset_minutes: int) -> float:
-    return ((ms + offset_minutes * 60_000) % DAY_MS) / HOUR_MS
-
-
-def local_day(ms: int, offset_minutes: int) -> int:
-    return (ms + offset_minutes * 60_000) // DAY_MS
-
-
-def expected_inbound_since_midnight(group: str, hour: float) -> float:
-    """Integral of the arrival rate from local midnight to ``hour`` (5-minute steps)."""
-    steps = int(hour * 12)
-    per_step = [inbound_rate_per_s(group, i / 12) * 300 for i in range(steps)]
-    return sum(per_step) + inbound_rate_per_s(group, hour) * (hour * 12 - steps) * 300
+AVAILABLE, TALKING, ACW, AWAY, OFF = "available", "talking", "acw", "away", "off_shift"
 
 
 @dataclass
@@ -70,11 +53,13 @@ class Call:
     group: str
     arrived_ms: int
     patience_ms: int
+    routed_ms: int = 0  # from then on an idle agent can pick it up
 
 
 @dataclass
 class AgentState:
     agent: Agent
+    shift: Shift
     state: str = AVAILABLE
     until_ms: int = 0
     idle_since_ms: int = 0
@@ -106,6 +91,7 @@ class ContactCenter:
     seed: int
     start_ms: int
     offset_minutes: int
+    demo_floor: float = 45.0
     rng: random.Random = field(init=False)
     now_ms: int = field(init=False)
     queues: dict[str, list[Call]] = field(init=False)
@@ -115,6 +101,7 @@ class ContactCenter:
     transferred: int = field(init=False, default=0)
     agents: dict[str, AgentState] = field(init=False)
     day: int = field(init=False)
+    next_floor_ms: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - a seeded simulation, not crypto
@@ -123,9 +110,20 @@ class ContactCenter:
         self.totals = {group: GroupTotals() for group in GROUPS}
         self.by_direction = dict.fromkeys(DIRECTIONS, 0)
         self.by_code = dict.fromkeys(ACCOUNT_CODES, 0)
-        self.agents = {a.display: AgentState(a, idle_since_ms=self.start_ms) for a in AGENTS}
+        shifts = plan_shifts(self.rng)
+        self.agents = {
+            a.display: AgentState(a, shifts[a.agent_id], idle_since_ms=self.start_ms)
+            for a in AGENTS
+        }
         self.day = local_day(self.start_ms, self.offset_minutes)
-        _seed_day(self)
+        self.next_floor_ms = self.start_ms
+        # Imported here: seeding builds on this class (a module-level import would be circular).
+        from acr_emulator.seeding import seed_day
+
+        seed_day(self)
+
+    def on_shift(self, st: AgentState, at: int) -> bool:
+        return st.shift.is_on(at, self.offset_minutes)
 
     # --- driving -------------------------------------------------------------------------
 
@@ -143,6 +141,7 @@ class ContactCenter:
         if local_day(at, self.offset_minutes) != self.day:
             events.append(self._reset_day(at))
         events += self._finish_agent_work(at)
+        events += self._shift_changes(at)
         events += self._abandon(at)
         events += self._arrive(at)
         events += self._route(at)
@@ -180,6 +179,19 @@ class ContactCenter:
                 st.state, st.until_ms, st.idle_since_ms = AVAILABLE, 0, at
         return events
 
+    def _shift_changes(self, at: int) -> list[Event]:
+        """Agents start their shift, or leave once idle after it ended."""
+        events = []
+        for name, st in self.agents.items():
+            on = self.on_shift(st, at)
+            if st.state == OFF and on:
+                st.state, st.idle_since_ms = AVAILABLE, at
+                events.append(Event(at, "shift_start", st.agent.group, name))
+            elif st.state == AVAILABLE and not on:
+                st.state = OFF
+                events.append(Event(at, "shift_end", st.agent.group, name))
+        return events
+
     def _wrap_up(self, st: AgentState) -> None:
         if st.direction != "Internal" and self.rng.random() < CODE_SHARE:
             code = self.rng.choices(ACCOUNT_CODES, weights=CODE_WEIGHTS)[0]
@@ -203,19 +215,34 @@ class ContactCenter:
     def _arrive(self, at: int) -> list[Event]:
         events = []
         hour = local_hour(at, self.offset_minutes)
+        arrivals: list[str] = []
         for group in GROUPS:
-            for _ in range(_poisson(self.rng, inbound_rate_per_s(group, hour) * STEP_MS / 1000)):
-                patience = self._sample_ms(PATIENCE_MEDIAN_S, PATIENCE_SIGMA)
-                self.queues[group].append(Call(group, at, patience))
-                self.by_direction["Inbound"] += 1
-                events.append(Event(at, "arrive", group))
+            rate = excess_per_hour(hour, self.demo_floor) * GROUP_SHARE[group] / 3600.0
+            arrivals += [group] * _poisson(self.rng, rate * STEP_MS / 1000)
+        if self.demo_floor > 0 and at >= self.next_floor_ms:
+            # The floor comes as a regular trickle, not Poisson: no long silent stretches.
+            arrivals += self.rng.choices(GROUPS, weights=[GROUP_SHARE[g] for g in GROUPS])
+            gap_ms = 3_600_000 / self.demo_floor * self.rng.uniform(0.5, 1.5)
+            self.next_floor_ms = at + max(STEP_MS, round(gap_ms / STEP_MS) * STEP_MS)
+        for group in arrivals:
+            patience = self._sample_ms(PATIENCE_MEDIAN_S, PATIENCE_SIGMA)
+            routed = at + self.rng.randint(*ROUTING_S) * 1000
+            self.queues[group].append(Call(group, at, patience, routed))
+            self.by_direction["Inbound"] += 1
+            events.append(Event(at, "arrive", group))
         return events
 
     def _route(self, at: int) -> list[Event]:
         events = []
         for group, queue in self.queues.items():
-            while queue:
-                idle = [s for s in self.agents.values() if _available_in(s, group)]
+            staffed = any(s.agent.group == group and s.state != OFF for s in self.agents.values())
+            while queue and queue[0].routed_ms <= at:
+                overflow = not staffed or at - queue[0].arrived_ms >= OVERFLOW_AFTER_MS
+                idle = [
+                    s
+                    for s in self.agents.values()
+                    if s.state == AVAILABLE and (overflow or s.agent.group == group)
+                ]
                 if not idle:
                     break
                 agent = min(idle, key=lambda s: s.idle_since_ms)
@@ -263,10 +290,6 @@ class ContactCenter:
         return max(STEP_MS, round(seconds) * 1000)
 
 
-def _available_in(st: AgentState, group: str) -> bool:
-    return st.state == AVAILABLE and st.agent.group == group
-
-
 def _poisson(rng: random.Random, lam: float) -> int:
     """Knuth's method; fine for the small per-step rates used here."""
     threshold, k, p = math.exp(-lam), 0, rng.random()
@@ -274,54 +297,3 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
         p *= rng.random()
     return k
-
-
-def _seed_day(center: ContactCenter) -> None:
-    """Plausible "today so far" totals and a live floor, so the demo never starts at zero."""
-    rng, at = center.rng, center.start_ms
-    hour = local_hour(at, center.offset_minutes)
-    inbound_total = 0
-    for group in GROUPS:
-        offered = round(expected_inbound_since_midnight(group, hour) * rng.uniform(0.9, 1.1))
-        abandoned = round(offered * rng.uniform(0.03, 0.08))
-        answered = offered - abandoned
-        totals = center.totals[group]
-        totals.answered, totals.abandoned = answered, abandoned
-        totals.answered_wait_ms = answered * rng.randint(12_000, 35_000)
-        inbound_total += offered
-        members = [s for s in center.agents.values() if s.agent.group == group]
-        for st in members:
-            share = answered / len(members) * rng.uniform(0.8, 1.2)
-            st.talk_done_ms = round(share * TALK_MEDIAN_S[group] * 1130)
-    center.by_direction.update(
-        Inbound=inbound_total,
-        Outbound=round(inbound_total * rng.uniform(0.2, 0.3)),
-        Internal=round(inbound_total * rng.uniform(0.05, 0.12)),
-    )
-    coded = round(sum(t.answered for t in center.totals.values()) * CODE_SHARE)
-    for code in rng.choices(ACCOUNT_CODES, weights=CODE_WEIGHTS, k=coded):
-        center.by_code[code] += 1
-    center.transferred = round(coded * TRANSFER_SHARE)
-    _seed_floor(center, rng, at)
-
-
-def _seed_floor(center: ContactCenter, rng: random.Random, at: int) -> None:
-    for st in center.agents.values():
-        roll = rng.random()
-        if roll < 0.55:
-            center._start_talking(st, at, "Inbound")
-            elapsed = rng.randint(0, 60) * 1000
-            # The current call started before the emulator did; today's total includes it.
-            st.talk_since_ms = at - elapsed
-            st.talk_done_ms = max(0, st.talk_done_ms - elapsed)
-        elif roll < 0.65:
-            st.state, st.until_ms = ACW, at + rng.randint(1, 10) * 1000
-        elif roll < 0.7:
-            st.state, st.until_ms = AWAY, at + rng.randint(30, 300) * 1000
-    for group in GROUPS:
-        if not any(_available_in(s, group) for s in center.agents.values()):
-            for _ in range(rng.randint(0, 2)):
-                patience = center._sample_ms(PATIENCE_MEDIAN_S, PATIENCE_SIGMA)
-                arrived = at - rng.randint(1, 40) * 1000
-                center.queues[group].append(Call(group, arrived, max(patience, 45_000)))
-        center.queues[group].sort(key=lambda call: call.arrived_ms)

@@ -98,12 +98,18 @@ def settle(old: MetricValue | None, new: MetricValue) -> MetricValue:
 # --- timestamps -------------------------------------------------------------------------
 
 
-def format_timestamp(ms: int, offset_minutes: int) -> str:
-    """``2019-10-01T10:17:56.496-06:00``: milliseconds and a numeric offset, always."""
-    zone = timezone(timedelta(minutes=offset_minutes))
-    seconds, millis = divmod(ms, 1000)
-    moment = datetime.fromtimestamp(seconds, tz=zone).replace(microsecond=millis * 1000)
-    return moment.isoformat(timespec="milliseconds")
+def format_timestamp(
+    ms: int, offset_minutes: int, *, zulu: bool = False, millis: bool = True
+) -> str:
+    """``2019-10-01T10:17:56.496-06:00``: milliseconds and a numeric offset by default.
+
+    ``zulu`` (UTC with a ``Z`` suffix) and ``millis=False`` exist only as injected faults.
+    """
+    zone = UTC if zulu else timezone(timedelta(minutes=offset_minutes))
+    seconds, fraction = divmod(ms, 1000)
+    moment = datetime.fromtimestamp(seconds, tz=zone).replace(microsecond=fraction * 1000)
+    text = moment.isoformat(timespec="milliseconds" if millis else "seconds")
+    return text.replace("+00:00", "Z") if zulu else text
 
 
 def parse_timestamp(text: str) -> int:
@@ -118,9 +124,11 @@ def parse_timestamp(text: str) -> int:
 # --- JSON -------------------------------------------------------------------------------
 
 
-def value_to_json(value: MetricValue, offset_minutes: int) -> dict[str, Any]:
+def value_to_json(
+    value: MetricValue, offset_minutes: int, *, zulu: bool = False, millis: bool = True
+) -> dict[str, Any]:
     """The documented ``value`` object (field order as in the vendor examples)."""
-    stamp = format_timestamp(value.last_update_ms, offset_minutes)
+    stamp = format_timestamp(value.last_update_ms, offset_minutes, zulu=zulu, millis=millis)
     if isinstance(value, CountValue):
         return {"lastUpdateTime": stamp, "count": value.count, "type": COUNT}
     body: dict[str, Any] = {"lastUpdateTime": stamp}

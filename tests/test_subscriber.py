@@ -77,3 +77,37 @@ async def test_a_broken_frame_is_counted_not_fatal(redis_db):
     assert await services.ingest_frame("{not json", {}) is None
     assert await services.ingest_frame(b"\xff\xfe", {}) is None
     assert redis_db.get("acr:bad_frames") == "2"
+
+
+async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(live.ALL_GROUP, channel)
+    subscriber = asyncio.create_task(subscribe_upstream.run())
+    try:
+        await next_tile(layer, channel, "CIQGRP01", "Billing", lambda t: t["state"] == "live")
+        async with httpx.AsyncClient(base_url=upstream.url) as http:
+            before = (await http.get("/_emulator/stats")).json()
+            # Same key, but every open socket is closed: a dropped connection.
+            await http.post(
+                "/_emulator/auth-key", json={"key": upstream.auth_key, "disconnect": True}
+            )
+            await http.post(
+                "/_emulator/values",
+                json={
+                    "metricId": "CIQGRP01",
+                    "categoryValue": "Billing",
+                    "value": {"type": "COUNT", "count": 17},
+                },
+            )
+            tile = await next_tile(
+                layer, channel, "CIQGRP01", "Billing", lambda t: t["value"]["count"] == 17
+            )
+            after = (await http.get("/_emulator/stats")).json()
+        assert after["ws_total"] == before["ws_total"] + 1  # reconnected
+        assert after["ws_open"] == 1
+        assert after["requests"]["values"] > before["requests"]["values"]  # resynced over REST
+        assert tile["state"] == "live"
+    finally:
+        subscriber.cancel()
+        await asyncio.gather(subscriber, return_exceptions=True)

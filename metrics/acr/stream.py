@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import websockets
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,21 @@ def redact_url(url: str) -> str:
     return head + "auth_token=***" if "auth_token=" in url else url
 
 
+def raise_if_cancelled() -> None:
+    """On Python 3.11 a cancellation that lands inside httpx's anyio cancel scopes can be
+    swallowed; a looping task that was asked to stop stops here instead of serving on."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
+async def _close_when_changed(ws: ClientConnection, ids_changed: Callable[[], bool]) -> None:
+    """Closes the socket once the wanted metric ids differ from the subscribed ones."""
+    while not ids_changed():
+        await asyncio.sleep(1.0)
+    await ws.close()
+
+
 FrameHandler = Callable[[str | bytes], Awaitable[None]]
 StatusHandler = Callable[[bool, str], Awaitable[None]]
 
@@ -60,16 +75,16 @@ async def hold_session(
     try:
         async with connect(url, open_timeout=10, ping_interval=20, ping_timeout=20) as ws:
             await on_status(True, "")
-            while True:
-                try:
-                    # Wake every second so a changed id set is noticed without traffic.
-                    message = await asyncio.wait_for(ws.recv(), timeout=1.0)
-                except TimeoutError:
-                    message = None
-                if message is not None:
+            watcher = asyncio.create_task(_close_when_changed(ws, ids_changed))
+            try:
+                async for message in ws:
+                    raise_if_cancelled()
                     await on_frame(message)
-                if ids_changed():
-                    raise SubscriptionChanged()
+            finally:
+                watcher.cancel()
+            if watcher.done() and not watcher.cancelled():
+                raise SubscriptionChanged()
+            raise SubscriptionLost("upstream closed the websocket")
     except websockets.InvalidStatus as exc:
         status = exc.response.status_code
         reason = {
@@ -99,6 +114,7 @@ async def run_forever(
             reraise=True,
         )
         async for attempt in retrying:
+            raise_if_cancelled()
             with attempt:
                 url = make_url()
                 if url is None:

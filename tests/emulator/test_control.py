@@ -8,7 +8,8 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from conftest import KEY, START_MS
 
-from acr_emulator.server import control_stats, is_loopback, parse_ids
+from acr_emulator.control import control_stats, is_loopback
+from acr_emulator.server import parse_ids
 
 
 @pytest.mark.parametrize(
@@ -59,10 +60,14 @@ async def test_stats_count_requests_per_endpoint(emulator, http):
     await http.get(emulator.url("/realtime/metrics"))  # a refused one counts too
     for _ in range(3):
         await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)
+    await http.get(emulator.values_url("CIQGRP01", "AVLGRP01", "CANTOD01"), headers=emulator.auth)
     await http.get(emulator.url("/agents/mapping", "/api/v1"), headers=emulator.auth)
+    await http.get(f"{emulator.base}/_emulator/faults")  # the control API is not counted
     stats = (await http.get(f"{emulator.base}/_emulator/stats")).json()
     assert stats == {
-        "requests": {"catalog": 2, "values": 3, "mapping": 1},
+        "requests": {"catalog": 2, "values": 4, "mapping": 1},
+        "requests_total": 7,
+        "values_ids_total": 6,
         "ws_open": 0,
         "ws_total": 0,
     }

@@ -38,6 +38,7 @@ class Subscription:
         self.subscribed_ids: list[str] = []
         self.connected = False
         self.clock_bound: Bounds | None = None
+        self.background: set[asyncio.Task] = set()
 
     def ids(self) -> list[str]:
         return sorted(self.catalog)
@@ -68,6 +69,7 @@ class Subscription:
 
     async def refresh_forever(self) -> None:
         while True:
+            stream.raise_if_cancelled()
             await self.refresh_catalog()
             await asyncio.sleep(CATALOG_REFRESH_SECONDS)
 
@@ -94,7 +96,11 @@ class Subscription:
             return
         if connected:
             log.info("subscribed to %d metrics", len(self.subscribed_ids))
-            await self.resync()
+            # In its own task: frames keep flowing meanwhile, and a cancellation of the
+            # session never lands inside the HTTP client.
+            task = asyncio.create_task(self.resync())
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
 
     async def resync(self) -> None:
         """After any (re)connect, poll once so nothing that changed in the gap is missed."""
@@ -102,9 +108,12 @@ class Subscription:
             await services.poll_values(self.subscribed_ids, self.fence)
         except (UpstreamError, RedisError) as exc:
             log.warning("resync after connect failed: %s", exc)
+        except live.LeaseLost:
+            log.error("resync fenced off: another subscriber is active")
 
     async def heartbeat_forever(self) -> None:
         while True:
+            stream.raise_if_cancelled()
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if not self.connected:
                 continue
@@ -157,6 +166,7 @@ async def serve_while_leased(token: str) -> None:
                     raise task.exception()
                 log.error("a write was fenced off: another subscriber is active")
     finally:
+        tasks += subscription.background
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

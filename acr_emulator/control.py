@@ -1,0 +1,129 @@
+"""The loopback-only control API that tests and demos use to steer the emulator.
+
+``/_emulator/values`` (set a value), ``auth-key`` (rotate), ``cold``, ``clock``, ``faults``
+and ``stats``. Refused with 403 for any client that is not on a loopback address.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Any
+
+from aiohttp import web
+
+from acr_emulator.wire import ENGINE, error_response, json_response
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/_emulator/values", control_values)
+    router.add_post("/_emulator/auth-key", control_auth_key)
+    router.add_post("/_emulator/cold", control_cold)
+    router.add_post("/_emulator/clock", control_clock)
+    router.add_get("/_emulator/faults", control_faults)
+    router.add_post("/_emulator/faults", control_faults)
+    router.add_get("/_emulator/stats", control_stats)
+
+
+def is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _control(handler):  # type: ignore[no-untyped-def]
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not is_loopback(request.remote):
+            return error_response(403, "the control API only answers loopback clients")
+        body: Any = {}
+        if request.method == "POST" and request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return error_response(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return error_response(400, "body must be a JSON object")
+        return await handler(request, body)
+
+    return guarded
+
+
+@_control
+async def control_values(request: web.Request, body: dict[str, Any]) -> web.Response:
+    engine = request.app[ENGINE]
+    if not isinstance(body.get("pin", True), bool):
+        return error_response(400, "pin must be true or false")
+    try:
+        result = engine.set_value(
+            body.get("metricId"),
+            body.get("categoryValue"),
+            body.get("value"),
+            pin=body.get("pin", True),
+        )
+    except LookupError as exc:
+        return error_response(404, str(exc))
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    return json_response(result)
+
+
+@_control
+async def control_auth_key(request: web.Request, body: dict[str, Any]) -> web.Response:
+    key = body.get("key")
+    if not isinstance(key, str) or not key:
+        return error_response(400, "key must be a non-empty string")
+    engine = request.app[ENGINE]
+    engine.rotate_key(key)
+    if body.get("disconnect"):
+        await engine.hub.close_all(code=1008)
+    return json_response({"rotated": True})
+
+
+@_control
+async def control_cold(request: web.Request, body: dict[str, Any]) -> web.Response:
+    request.app[ENGINE].chill()
+    return json_response({"cold": True})
+
+
+@_control
+async def control_clock(request: web.Request, body: dict[str, Any]) -> web.Response:
+    engine = request.app[ENGINE]
+    advance, skew = body.get("advance_ms"), body.get("skew_ms")
+    for name, raw in (("advance_ms", advance), ("skew_ms", skew)):
+        if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
+            return error_response(400, f"{name} must be an integer")
+    if advance is None and skew is None:
+        return error_response(400, "give advance_ms or skew_ms")
+    if advance is not None and advance < 0:
+        return error_response(400, "advance_ms must be >= 0")
+    if skew is not None:
+        engine.clock.set_skew(skew)
+    if advance is not None:
+        engine.clock.advance(advance)
+    engine.tick()
+    now = engine.clock.now_ms()
+    return json_response({"now_ms": now, "skew_ms": engine.clock.skew_ms})
+
+
+@_control
+async def control_stats(request: web.Request, body: dict[str, Any]) -> web.Response:
+    return json_response(request.app[ENGINE].stats())
+
+
+@_control
+async def control_faults(request: web.Request, body: dict[str, Any]) -> web.Response:
+    """GET: the active faults. POST: change them; ``{}`` or ``{"clear": true}`` clears all."""
+    engine = request.app[ENGINE]
+    if request.method == "GET":
+        return json_response(engine.faults.active())
+    try:
+        active = engine.set_faults(body)
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    return json_response(active)
