@@ -138,6 +138,8 @@ async def _catalog_by_id() -> dict[str, dict[str, Any]]:
 
 async def _report_failure(exc: client.UpstreamError) -> None:
     """A 401 also remembers which key failed, so it is not tried again for a while."""
+    if isinstance(exc, client.BadResponse):
+        await live.get_redis().incr(live.PREFIX + "bad_responses")
     failed_key = key_fingerprint(auth_key()) if isinstance(exc, client.UpstreamAuthError) else ""
     await _report("poll", str(exc), failed_key=failed_key, failed_ms=now_ms())
 

@@ -1,6 +1,7 @@
 """End to end: every process really started (emulator, Daphne, Celery worker and beat, the
 subscriber), and Chromium driven by Playwright as a supervisor would use it."""
 
+import asyncio
 import json
 import os
 import re
@@ -224,3 +225,73 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
     assert after["ws_total"] == 1
     polls = after["requests"]["values"] - before["requests"]["values"]
     assert 3 <= polls <= 7  # ACR_POLL_SECONDS=1 over 5 s, whatever the number of browsers
+
+
+def in_thread(coroutine_function, *args):
+    """Runs a coroutine in its own thread and loop (Playwright's sync API owns this thread's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from metrics import live
+
+    async def main():
+        try:
+            return await coroutine_function(*args)
+        finally:
+            await live.close_redis()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(timeout=10)
+
+
+def count_record(category: str, count: int) -> dict:
+    now = int(time.time() * 1000)
+    return {
+        "metric_id": "CIQGRP01",
+        "category": category,
+        "state": "live",
+        "error": "",
+        "value": {"type": "COUNT", "count": count, "last_update_ms": now},
+        "upstream_ms": now,
+        "source": "websocket",
+        "received_ms": now,
+    }
+
+
+def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, supervisor, page):
+    from metrics import live, services
+
+    base_url, _ = stack
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    support = page.locator('[data-metric-id="CIQGRP01"][data-category="Support"]')
+    billing = page.locator('[data-metric-id="CIQGRP01"][data-category="Billing"]')
+    expect(support).to_have_attribute("data-state", "live", timeout=20_000)
+    time.sleep(2)  # let the initial polls settle
+
+    in_thread(live.write_records, [count_record("Support", 42)])  # stored, never published
+    in_thread(services.store_and_publish, [count_record("Billing", 43)])
+
+    expect(billing).to_have_attribute("data-value", "43", timeout=10_000)
+    expect(support).to_have_attribute("data-value", "42", timeout=10_000)
+    assert any('"snapshot"' in str(frame) for frame in sent)
+
+
+def test_an_undocumented_value_type_shows_as_unsupported(stack, supervisor, page):
+    base_url, emulator = stack
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    tile = page.locator('[data-metric-id="AVLGRP01"][data-category="Sales"]')
+    expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+
+    emulator.control("faults", {"unknown_type": True})
+
+    expect(tile).to_have_attribute("data-state", "error", timeout=10_000)
+    expect(tile.locator(".tile-note")).to_contain_text("unsupported value type MAX_DURATION")
+    expect(tile.locator(".tile-value")).to_have_text("—")
+    expect(tile).to_have_attribute("data-value", "")
+    # The rest of the board carries on.
+    expect(page.locator('[data-metric-id="CIQGRP01"][data-category="Sales"]')).to_have_attribute(
+        "data-state", "live"
+    )

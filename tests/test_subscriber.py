@@ -111,3 +111,29 @@ async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
     finally:
         subscriber.cancel()
         await asyncio.gather(subscriber, return_exceptions=True)
+
+
+async def test_it_resubscribes_when_the_catalog_changes(upstream):
+    from metrics.acr.values import CatalogMetric
+
+    subscriber = asyncio.create_task(subscribe_upstream.run())
+    try:
+        async with httpx.AsyncClient(base_url=upstream.url) as http:
+
+            async def stats():
+                return (await http.get("/_emulator/stats")).json()
+
+            async with asyncio.timeout(10):
+                while (await stats())["ws_open"] != 1:
+                    await asyncio.sleep(0.2)
+            # The catalog sync finds that one metric is gone.
+            await live.store_catalog(
+                [CatalogMetric("CIQGRP01", "Calls in Queue", "GROUP", ("Sales",))]
+            )
+            async with asyncio.timeout(10):
+                while (await stats())["ws_total"] != 2:
+                    await asyncio.sleep(0.2)
+            assert (await stats())["ws_open"] == 1
+    finally:
+        subscriber.cancel()
+        await asyncio.gather(subscriber, return_exceptions=True)

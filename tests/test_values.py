@@ -1,5 +1,7 @@
 """The pure parsing and formulas of metrics.acr.values."""
 
+from datetime import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -195,3 +197,55 @@ def test_arbitrary_json_never_escapes_as_another_exception(data):
             parse(data)
         except PayloadError:
             pass
+
+
+timestamps = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).flatmap(
+    lambda moment: st.sampled_from(
+        [
+            moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}-06:00",
+            moment.strftime("%Y-%m-%dT%H:%M:%S") + "+05:30",
+            moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z",
+        ]
+    )
+)
+counts = st.integers(0, 10**6)
+valid_values = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("COUNT"), "count": counts, "lastUpdateTime": timestamps}
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["DURATION", "AVERAGE_DURATION"]),
+            "count": counts,
+            "finishedDuration": st.integers(0, 10**10),
+            "numCountingUp": st.integers(0, 500),
+            "numCountingDown": st.integers(0, 500),
+            "lastUpdateTime": timestamps,
+        },
+        optional={"someFutureField": st.text()},
+    ),
+)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "key": st.fixed_dictionaries(
+                    {"metricId": st.text(min_size=1), "categoryValue": st.text() | st.none()}
+                ),
+                "value": valid_values,
+            }
+        ),
+        max_size=20,
+    )
+)
+def test_any_documented_payload_parses_completely(results):
+    response = parse_values_response({"results": results, "initializing": []}, set())
+    assert response.errors == []
+    assert len(response.results) == len(results)
+    for raw, parsed in zip(results, response.results, strict=True):
+        assert parsed.metric_id == raw["key"]["metricId"]
+        assert parsed.value.last_update_ms == parse_timestamp_ms(raw["value"]["lastUpdateTime"])
+        if raw["value"]["type"] != "COUNT":
+            assert parsed.value.finished_ms == raw["value"]["finishedDuration"]

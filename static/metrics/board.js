@@ -128,7 +128,7 @@
       if (record && record.value && record.value.type !== "UNSUPPORTED") {
         setText(tile.valueEl, formatValue(record.value, raw));
       } else {
-        setText(tile.valueEl, state === "error" ? "!" : "…");
+        setText(tile.valueEl, state === "error" ? "—" : "…");
       }
       let note = "";
       if (state === "initializing") note = "initializing";
