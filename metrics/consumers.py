@@ -1,38 +1,54 @@
-"""Browser websockets: authenticate, join the live group, send a snapshot, then forward events.
+"""Browser websockets: authorize, join the live groups, send a snapshot, then forward events.
 
 Every message carries `server_time_ms` so the browser can correct for its own clock, and tile
-records carry the global sequence number so it can detect a gap and ask for a fresh snapshot.
+records carry per-metric sequence numbers so it can detect a gap and ask for a fresh snapshot.
+A board or display socket only ever receives the metrics of its own board(s).
 """
 
 import json
 import time
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from metrics import live
+from metrics import boards, live
 
 MAX_INCOMING_BYTES = 1024
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_REVOKED = 4403
 
 
 def server_time_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class BoardConsumer(AsyncWebsocketConsumer):
-    group = live.ALL_GROUP
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Base: `authorize` returns the metric ids this socket may see (None: all) and the groups
+    to join, or None to refuse the handshake."""
+
+    metric_ids: set[str] | None = None
+    joined: list[str]
+
+    async def authorize(self) -> tuple[set[str] | None, list[str]] | None:
+        raise NotImplementedError
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)  # before accept: the handshake is refused
+        self.joined = []
+        access = await self.authorize()
+        if access is None:
+            await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: the handshake is refused
             return
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.metric_ids, groups = access
+        for group in [live.STATUS_GROUP, *groups]:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
         await self.accept()
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The only thing a browser may ask for is a fresh snapshot.
@@ -51,7 +67,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
 
     async def send_snapshot(self) -> None:
-        snapshot = await live.read_snapshot()
+        snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
         stale_ms = int(settings.ACR_STALE_SECONDS * 1000)
         await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
 
@@ -63,3 +79,37 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def catalog_update(self, event: dict) -> None:
         await self.send_json({"type": "catalog"})
+
+    async def board_changed(self, event: dict) -> None:
+        await self.send_json({"type": "reload"})
+
+
+class AllMetricsConsumer(LiveConsumer):
+    async def authorize(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None
+        return None, [live.ALL_GROUP]
+
+
+class BoardConsumer(LiveConsumer):
+    async def authorize(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None
+        found = await database_sync_to_async(boards.board_access)(
+            self.scope["url_route"]["kwargs"]["slug"]
+        )
+        return found
+
+
+class DisplayConsumer(LiveConsumer):
+    """A TV opened with a display link: no user, only the link's board(s)."""
+
+    async def authorize(self):
+        token = self.scope["url_route"]["kwargs"]["token"]
+        return await database_sync_to_async(boards.display_access)(token)
+
+    async def display_revoked(self, event: dict) -> None:
+        await self.send_json({"type": "revoked"})
+        await self.close(code=CLOSE_REVOKED)

@@ -10,6 +10,7 @@ deliver the same value.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import weakref
 from typing import Any
@@ -27,32 +28,42 @@ LIVE_VALUE = PREFIX + "live:value"
 LIVE_RECORD = PREFIX + "live:record"
 LIVE_SEQ = PREFIX + "live:seq"
 SEQ = PREFIX + "seq"
+METRIC_SEQ = PREFIX + "metric:seq"
 STATUS = PREFIX + "status"
 CLOCK_BOUNDS = PREFIX + "clock:bounds"
 LEASE = PREFIX + "subscriber:lease"
 CLOCK_BOUNDS_KEPT = 40
 
-# The group every All-metrics browser joins.
+# Groups: every tile update goes to its metric's group and to ALL_GROUP (the All-metrics
+# board); status and catalog events go to STATUS_GROUP, which every browser joins.
 ALL_GROUP = "live.all"
+STATUS_GROUP = "live.status"
+
+
+def metric_group(metric_id: str) -> str:
+    """A valid group name for any metric id (ids are opaque strings)."""
+    return "metric." + hashlib.sha256(metric_id.encode()).hexdigest()[:24]
+
 
 # Only the subscriber holding the lease may write through it (a fencing token): a subscriber
 # that hung and lost its lease cannot overwrite what its successor wrote.
 # Keeps a record unless it is older than the stored one, or the same value at the same time.
 _WRITE_SCRIPT = """
-if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return -1 end
+if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return {-1} end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local o = tonumber(old)
   local n = tonumber(ARGV[2])
-  if n < o then return 0 end
-  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return 0 end
+  if n < o then return {0} end
+  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
 end
 local seq = redis.call('INCR', KEYS[5])
+local mseq = redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], seq)
-return seq
+return {seq, mseq}
 """
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
@@ -125,38 +136,45 @@ async def write_records(records: list[dict[str, Any]], fence: str = "") -> list[
         for record in records:
             compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
             await script(
-                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE],
+                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ],
                 args=[
                     tile_field(record["metric_id"], record["category"]),
                     record["upstream_ms"],
                     compared,
                     _dumps(record),
                     fence,
+                    record["metric_id"],
                 ],
                 client=pipe,
             )
-        seqs = await pipe.execute()
-    if -1 in seqs:
+        results = await pipe.execute()
+    if any(result[0] == -1 for result in results):
         raise LeaseLost("the subscriber lease is held by another process")
-    return [{**record, "seq": seq} for record, seq in zip(records, seqs, strict=True) if seq]
+    return [
+        {**record, "seq": result[0], "mseq": result[1]}
+        for record, result in zip(records, results, strict=True)
+        if result[0]
+    ]
 
 
 async def read_snapshot() -> dict[str, Any]:
-    """Catalog, every record with its sequence number, the status, and the current sequence,
-    read in one transaction so the sequence covers exactly what is returned."""
+    """Catalog, every record with its sequence number, the status, and the current sequences
+    (global and per metric), read in one transaction so they cover exactly what is returned."""
     async with get_redis().pipeline(transaction=True) as pipe:
         pipe.get(CATALOG)
         pipe.hgetall(LIVE_RECORD)
         pipe.hgetall(LIVE_SEQ)
         pipe.hgetall(STATUS)
         pipe.get(SEQ)
-        catalog, records, seqs, status, seq = await pipe.execute()
+        pipe.hgetall(METRIC_SEQ)
+        catalog, records, seqs, status, seq, metric_seqs = await pipe.execute()
     tiles = [{**json.loads(raw), "seq": int(seqs.get(field, 0))} for field, raw in records.items()]
     return {
         "metrics": json.loads(catalog) if catalog else [],
         "tiles": tiles,
         "status": status_to_wire(status),
         "seq": int(seq or 0),
+        "mseq": {metric_id: int(n) for metric_id, n in metric_seqs.items()},
     }
 
 
@@ -196,8 +214,21 @@ async def update_status(**fields: str | int) -> dict[str, Any]:
 
 
 async def publish(event: dict[str, Any]) -> None:
-    """Sends an event ({"type": "tiles.update" | "status.update" | "catalog.update", ...})."""
-    await get_channel_layer().group_send(ALL_GROUP, event)
+    """Sends a status or catalog event ({"type": "status.update" | "catalog.update"})."""
+    await get_channel_layer().group_send(STATUS_GROUP, event)
+
+
+async def publish_tiles(tiles: list[dict[str, Any]]) -> None:
+    """Sends accepted records to their metrics' groups and to the All-metrics group."""
+    layer = get_channel_layer()
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for tile in tiles:
+        by_metric.setdefault(tile["metric_id"], []).append(tile)
+    for metric_id, metric_tiles in by_metric.items():
+        await layer.group_send(
+            metric_group(metric_id), {"type": "tiles.update", "tiles": metric_tiles}
+        )
+    await layer.group_send(ALL_GROUP, {"type": "tiles.update", "tiles": tiles})
 
 
 async def close_redis() -> None:

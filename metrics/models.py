@@ -1,3 +1,5 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -39,3 +41,158 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric_id}/{self.category} @ {self.at:%Y-%m-%d %H:%M:%S}: {self.value}"
+
+
+class Board(models.Model):
+    """A wall-board: a titled grid of tiles."""
+
+    THEMES = [("dark", "Dark"), ("light", "Light")]
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200, blank=True, help_text="Shown on the board.")
+    theme = models.CharField(max_length=10, choices=THEMES, default="dark")
+    columns = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tile(models.Model):
+    """One tile of a board: a value, a breakdown of every category, or a trend chart."""
+
+    KINDS = [
+        ("value", "Value of one category"),
+        ("breakdown", "All categories, sorted"),
+        ("trend", "Trend chart"),
+    ]
+    FORMATS = [
+        ("auto", "Automatic (count or mm:ss)"),
+        ("count", "Count"),
+        ("mmss", "mm:ss"),
+        ("hmmss", "h:mm:ss"),
+        ("percent", "Percent"),
+    ]
+    DIRECTIONS = [("above", "Higher is worse"), ("below", "Lower is worse")]
+
+    board = models.ForeignKey(Board, related_name="tiles", on_delete=models.CASCADE)
+    order = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=KINDS, default="value")
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT)
+    category = models.CharField(
+        max_length=500, blank=True, help_text="For a value or trend tile; empty for NONE metrics."
+    )
+    title = models.CharField(max_length=200, blank=True, help_text="Default: the metric name.")
+    format = models.CharField(max_length=10, choices=FORMATS, default="auto")
+    width = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    height = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(6)]
+    )
+    direction = models.CharField(max_length=10, choices=DIRECTIONS, default="above")
+    warning = models.FloatField(
+        null=True, blank=True, help_text="Counts as they are; durations in seconds."
+    )
+    critical = models.FloatField(
+        null=True, blank=True, help_text="Counts as they are; durations in seconds."
+    )
+    targets = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per-queue thresholds, e.g. {"Sales": {"warning": 30, "critical": 60}}.',
+    )
+    trend_hours = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(24)]
+    )
+
+    class Meta:
+        ordering = ["board", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.metric.name} {self.category}".strip()
+
+    def clean(self) -> None:
+        errors = {}
+        if (
+            self.direction == "above"
+            and None not in (self.warning, self.critical)
+            and self.critical < self.warning
+        ):
+            errors["critical"] = "With 'higher is worse', critical must not be below warning."
+        if (
+            self.direction == "below"
+            and None not in (self.warning, self.critical)
+            and self.critical > self.warning
+        ):
+            errors["critical"] = "With 'lower is worse', critical must not be above warning."
+        if not isinstance(self.targets, dict) or not all(
+            isinstance(limits, dict)
+            and set(limits) <= {"warning", "critical"}
+            and all(isinstance(v, int | float) for v in limits.values())
+            for limits in self.targets.values()
+        ):
+            errors["targets"] = 'Use {"queue": {"warning": number, "critical": number}}.'
+        if self.kind != "breakdown" and self.metric_id and self.category:
+            metric = self.metric
+            if metric.category_type != "NONE" and self.category not in metric.categories:
+                errors["category"] = f"{metric.name} has no category {self.category!r}."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Playlist(models.Model):
+    """Boards shown in turn on one display."""
+
+    name = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaylistItem(models.Model):
+    playlist = models.ForeignKey(Playlist, related_name="items", on_delete=models.CASCADE)
+    board = models.ForeignKey(Board, on_delete=models.CASCADE)
+    order = models.PositiveIntegerField(default=0)
+    seconds = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+
+    class Meta:
+        ordering = ["playlist", "order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.board} for {self.seconds} s"
+
+
+class DisplayLink(models.Model):
+    """A long, revocable link that opens one board (or playlist) on a TV with no login.
+
+    Only a hash of the token is stored; the token itself is shown once, when it is made."""
+
+    name = models.CharField(max_length=200, help_text="Where it is, e.g. 'TV by the door'.")
+    board = models.ForeignKey(Board, null=True, blank=True, on_delete=models.CASCADE)
+    playlist = models.ForeignKey(Playlist, null=True, blank=True, on_delete=models.CASCADE)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if (self.board_id is None) == (self.playlist_id is None):
+            raise ValidationError("Choose a board or a playlist (one of them).")
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def group(self) -> str:
+        """The channel group of every socket opened with this link (to close them on revoke)."""
+        return f"display.{self.pk}"

@@ -1,7 +1,9 @@
 from django.urls import path
 
-from metrics.consumers import BoardConsumer
+from metrics.consumers import AllMetricsConsumer, BoardConsumer, DisplayConsumer
 
 websocket_urlpatterns = [
-    path("ws/boards/all/", BoardConsumer.as_asgi()),
+    path("ws/boards/all/", AllMetricsConsumer.as_asgi()),
+    path("ws/boards/<slug:slug>/", BoardConsumer.as_asgi()),
+    path("ws/display/<str:token>/", DisplayConsumer.as_asgi()),
 ]

@@ -177,7 +177,7 @@ async def store_and_publish(
     _log_unsupported(new_records)
     accepted = await live.write_records(new_records, fence)
     if accepted:
-        await live.publish({"type": "tiles.update", "tiles": accepted})
+        await live.publish_tiles(accepted)
     return accepted
 
 

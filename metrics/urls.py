@@ -5,5 +5,9 @@ from metrics import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("boards/all/", views.all_metrics_board, name="all-metrics"),
+    path("boards/<slug:slug>/", views.board, name="board"),
+    path("boards/<slug:slug>/tiles/<int:tile_id>/trend.json", views.board_trend),
+    path("display/<str:token>/", views.display, name="display"),
+    path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("health/", views.health, name="health"),
 ]

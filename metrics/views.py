@@ -1,18 +1,80 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+"""Thin views: pages for boards and displays, trend data, health."""
 
-from metrics import services
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from metrics import boards, services
+from metrics.models import Board, Sample, Tile
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "metrics/home.html")
+    return render(request, "metrics/home.html", {"boards": Board.objects.all()})
 
 
 @login_required
 def all_metrics_board(request: HttpRequest) -> HttpResponse:
-    return render(request, "metrics/board.html", {"ws_path": "/ws/boards/all/"})
+    page = {"title": "All metrics", "ws": "/ws/boards/all/", "boards": None, "kiosk": False}
+    return render(request, "metrics/board.html", {"page": page, "title": "All metrics"})
+
+
+@login_required
+def board(request: HttpRequest, slug: str) -> HttpResponse:
+    found = get_object_or_404(Board, slug=slug)
+    page = {
+        "title": found.title or found.name,
+        "ws": f"/ws/boards/{found.slug}/",
+        "trend": f"/boards/{found.slug}/tiles/",
+        "boards": [boards.board_config(found)],
+        "kiosk": request.GET.get("kiosk") == "1",
+    }
+    return render(request, "metrics/board.html", {"page": page, "title": page["title"]})
+
+
+def display(request: HttpRequest, token: str) -> HttpResponse:
+    """A TV's board, opened with its display link: no login, nothing but its own board(s)."""
+    link = boards.find_display_link(token)
+    if link is None:
+        return render(request, "metrics/display_invalid.html", status=404)
+    configs = [boards.board_config(b, seconds) for b, seconds in boards.display_boards(link)]
+    page = {
+        "title": link.name,
+        "ws": f"/ws/display/{token}/",
+        "trend": f"/display/{token}/tiles/",
+        "boards": configs,
+        "kiosk": True,
+    }
+    return render(request, "metrics/board.html", {"page": page, "title": link.name})
+
+
+def _trend(tile: Tile) -> JsonResponse:
+    since = timezone.now() - timedelta(hours=tile.trend_hours)
+    samples = Sample.objects.filter(
+        metric_id=tile.metric.metric_id, category=tile.category, at__gte=since
+    ).order_by("at")
+    points = list(samples.values_list("at", "value"))
+    return JsonResponse(
+        {"t": [int(at.timestamp() * 1000) for at, _ in points], "v": [v for _, v in points]}
+    )
+
+
+@login_required
+def board_trend(request: HttpRequest, slug: str, tile_id: int) -> JsonResponse:
+    tile = get_object_or_404(Tile.objects.select_related("metric"), pk=tile_id, board__slug=slug)
+    return _trend(tile)
+
+
+def display_trend(request: HttpRequest, token: str, tile_id: int) -> JsonResponse:
+    link = boards.find_display_link(token)
+    if link is None:
+        raise Http404
+    allowed = [b.pk for b, _ in boards.display_boards(link)]
+    tile = get_object_or_404(Tile.objects.select_related("metric"), pk=tile_id, board__in=allowed)
+    return _trend(tile)
 
 
 async def health(request: HttpRequest) -> JsonResponse:

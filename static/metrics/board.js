@@ -1,177 +1,343 @@
 // The live board: one websocket to our server, a snapshot then deltas, durations ticking locally.
-// Every tile is an element with data-metric-id, data-category, data-state and data-value.
+// Every tile (and every row of a breakdown) is an element with data-metric-id, data-category,
+// data-state (live | initializing | stale | error), data-value (raw number) and data-level.
 (() => {
   "use strict";
-  const board = document.getElementById("board");
+  const F = window.BoardFormat;
+  const page = JSON.parse(document.getElementById("board-page").textContent);
+  const root = document.getElementById("board");
   const connection = document.getElementById("connection");
   const upstream = document.getElementById("upstream");
-  const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + board.dataset.ws;
+  const soundButton = document.getElementById("sound");
+  const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + page.ws;
+  const WATCHDOG_MS = 5 * 60 * 1000; // reload a page whose connection has been broken this long
 
   let socket = null;
   let attempt = 0;
-  let lastSeq = 0;
-  let clockOffset = 0; // server time minus this browser's time, in ms
-  const offsetSamples = [];
+  let stopped = false;
+  let brokenSince = null;
   let staleMs = 20000;
   let status = {};
-  const tiles = new Map(); // "metricId\u001fcategory" -> {el, valueEl, noteEl, record}
+  let catalog = [];
+  const offsetSamples = [];
+  let clockOffset = 0; // server time minus this browser's time
+  const records = new Map(); // "metricId\u001fcategory" -> record
+  const metricSeq = new Map(); // metricId -> last per-metric sequence number seen
+  let views = []; // what refresh() updates every second
+  const displayed = new Set(); // the keys the All-metrics view has a tile for
 
   const keyOf = (metricId, category) => metricId + "\u001f" + category;
   const serverNow = () => Date.now() + clockOffset;
   // Durations are extrapolated on the upstream's clock, which the server estimates for us.
   const upstreamNow = () => serverNow() + (status.upstream_offset_ms || 0);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const setText = (node, text) => { if (node.textContent !== text) node.textContent = text; };
+  const setData = (node, name, value) => { if (node.dataset[name] !== value) node.dataset[name] = value; };
 
-  // --- value formulas (the same as metrics/acr/values.py) ---------------------------------
-  function durationAt(v, atMs) {
-    return v.finished_ms + (v.up - v.down) * (atMs - v.last_update_ms);
+  // --- one value: shared by value tiles, breakdown rows and trend tiles ---------------------
+  const LEVEL_LABELS = { warning: "▲ Warning", critical: "■ Critical", normal: "" };
+  function tileState(record, stale) {
+    let state = record ? record.state : "initializing";
+    if (stale && state !== "error") state = "stale";
+    return state;
   }
-  function rawValue(v, atMs) {
-    if (!v) return null;
-    if (v.type === "COUNT") return v.count;
-    if (v.type === "DURATION") return durationAt(v, atMs);
-    if (v.type === "AVERAGE_DURATION") return v.count === 0 ? null : durationAt(v, atMs) / v.count;
-    return null;
-  }
-  function formatDuration(ms) {
-    const total = Math.max(0, Math.floor(ms / 1000));
-    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
-    const pad = (n) => String(n).padStart(2, "0");
-    return h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
-  }
-  function formatValue(v, raw) {
-    if (raw === null) return "—";
-    return v.type === "COUNT" ? String(raw) : formatDuration(raw);
-  }
-
-  // --- rendering --------------------------------------------------------------------------
-  function tileCategories(metric) {
-    return metric.category_type === "NONE" || metric.categories.length === 0 ? [""] : metric.categories;
-  }
-  function makeTile(metricId, category) {
-    const el = document.createElement("div");
-    el.className = "tile";
-    el.dataset.metricId = metricId;
-    el.dataset.category = category;
-    el.dataset.state = "initializing";
-    el.dataset.value = "";
-    const label = document.createElement("div");
-    label.className = "tile-category";
-    label.textContent = category || "Total";
-    const valueEl = document.createElement("div");
-    valueEl.className = "tile-value";
-    valueEl.textContent = "…";
-    const noteEl = document.createElement("div");
-    noteEl.className = "tile-note";
-    el.append(label, valueEl, noteEl);
-    return { el, valueEl, noteEl, record: null };
-  }
-  function renderSnapshot(message) {
-    board.replaceChildren();
-    tiles.clear();
-    for (const metric of message.metrics) {
-      const section = document.createElement("section");
-      section.className = "metric";
-      section.dataset.metricId = metric.metric_id;
-      const title = document.createElement("h2");
-      title.textContent = metric.name || metric.metric_id;
-      const grid = document.createElement("div");
-      grid.className = "tiles";
-      section.append(title, grid);
-      board.append(section);
-      for (const category of tileCategories(metric)) addTile(metric.metric_id, category, grid);
+  function showValue(node, parts, record, tile, category, atMs, stale) {
+    const state = tileState(record, stale);
+    const value = record && record.value;
+    const raw = value ? F.rawValue(value, atMs) : null;
+    const level = state === "live" ? F.level(raw, value && value.type, tile, category) : "normal";
+    setData(node, "state", state);
+    setData(node, "value", raw === null ? "" : String(Math.round(raw)));
+    if (node.dataset.level !== level) {
+      if (node.dataset.level === "normal" && level !== "normal") alertCrossing(node);
+      node.dataset.level = level;
     }
-    for (const record of message.tiles) applyRecord(record, true);
-    lastSeq = message.seq;
+    let text = "…";
+    if (value && value.type !== "UNSUPPORTED") text = F.format(raw, value.type, tile.format);
+    else if (state === "error") text = "—";
+    setText(parts.value, text);
+    if (parts.level) setText(parts.level, LEVEL_LABELS[level]);
+    let note = "";
+    if (state === "initializing") note = "initializing";
+    else if (state === "error") note = (record && record.error) || "error";
+    else if (state === "stale") note = "stale since " + new Date(lastConfirmed() - clockOffset).toLocaleTimeString();
+    if (parts.note) setText(parts.note, note);
+    return raw;
+  }
+
+  // --- tile views -------------------------------------------------------------------------
+  function valueTile(tile) {
+    const node = el("div", "tile tile-value-kind");
+    Object.assign(node.dataset, { metricId: tile.metric_id, category: tile.category, state: "initializing", value: "", level: "normal", tileId: tile.id || "" });
+    const parts = { value: el("div", "tile-value", "…"), level: el("div", "tile-level"), note: el("div", "tile-note") };
+    node.append(el("div", "tile-title", tile.title), el("div", "tile-category", tile.category || ""), parts.value, parts.level, parts.note);
+    span(node, tile);
+    return { node, update: (atMs, stale) => showValue(node, parts, records.get(keyOf(tile.metric_id, tile.category)), tile, tile.category, atMs, stale) };
+  }
+
+  function breakdownTile(tile) {
+    const node = el("div", "tile breakdown");
+    Object.assign(node.dataset, { metricId: tile.metric_id, kind: "breakdown" });
+    const body = el("tbody");
+    const table = el("table", "breakdown-table");
+    table.append(body);
+    node.append(el("div", "tile-title", tile.title), table);
+    span(node, tile);
+    const rows = new Map(); // category -> {row, parts}
+    function rowFor(category) {
+      let entry = rows.get(category);
+      if (!entry) {
+        const row = el("tr", "tile-row");
+        Object.assign(row.dataset, { metricId: tile.metric_id, category, state: "initializing", value: "", level: "normal" });
+        const parts = { value: el("td", "row-value", "…"), level: el("td", "row-level") };
+        row.append(el("th", "row-category", category || "Total"), parts.value, parts.level);
+        entry = { row, parts, raw: null };
+        rows.set(category, entry);
+        body.append(row);
+      }
+      return entry;
+    }
+    return {
+      node,
+      update(atMs, stale) {
+        for (const [key, record] of records) {
+          if (key.startsWith(tile.metric_id + "\u001f")) rowFor(record.category);
+        }
+        for (const [category, entry] of rows) {
+          entry.raw = showValue(entry.row, entry.parts, records.get(keyOf(tile.metric_id, category)), tile, category, atMs, stale);
+        }
+        // Sorted, worst first; rows are moved only when the order changes.
+        const sign = tile.direction === "below" ? 1 : -1;
+        const order = [...rows.values()].sort((a, b) => sign * ((a.raw ?? -Infinity) - (b.raw ?? -Infinity)) || a.row.dataset.category.localeCompare(b.row.dataset.category));
+        if (order.some((entry, i) => body.children[i] !== entry.row)) body.append(...order.map((e) => e.row));
+      },
+    };
+  }
+
+  function trendTile(tile) {
+    const view = valueTile(tile);
+    view.node.classList.add("trend");
+    const plot = el("div", "trend-plot");
+    view.node.insertBefore(plot, view.node.querySelector(".tile-note"));
+    const maxPoints = Math.ceil((tile.trend_hours * 3600) / 10);
+    let drawn = false;
+    let lastPoint = 0;
+    loadPlotly().then(async () => {
+      const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
+      const data = response.ok ? await response.json() : { t: [], v: [] };
+      const colour = getComputedStyle(document.body).color;
+      window.Plotly.newPlot(plot, [{ x: data.t.map((t) => new Date(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
+        margin: { l: 40, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+        font: { color: colour }, xaxis: { type: "date" }, yaxis: { rangemode: "tozero" }, showlegend: false,
+      }, { staticPlot: true, displayModeBar: false, responsive: true });
+      drawn = true;
+    }).catch(() => setText(plot, "chart unavailable"));
+    const update = view.update;
+    view.update = (atMs, stale) => {
+      const raw = update(atMs, stale);
+      // Extend the chart every 10 s with the live value; maxPoints keeps its size bounded.
+      if (drawn && !stale && raw !== null && atMs - lastPoint >= 10000) {
+        lastPoint = atMs;
+        window.Plotly.extendTraces(plot, { x: [[new Date(serverNow())]], y: [[raw]] }, [0], maxPoints);
+      }
+      return raw;
+    };
+    return view;
+  }
+
+  let plotlyLoading = null;
+  function loadPlotly() {
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise((resolve, reject) => {
+        const script = el("script");
+        script.src = root.dataset.plotly;
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.append(script);
+      });
+    }
+    return plotlyLoading;
+  }
+
+  function span(node, tile) {
+    node.style.gridColumn = `span ${tile.width || 1}`;
+    node.style.gridRow = `span ${tile.height || 1}`;
+  }
+
+  // --- pages --------------------------------------------------------------------------------
+  const KINDS = { value: valueTile, breakdown: breakdownTile, trend: trendTile };
+  function renderConfigured() {
+    const sections = page.boards.map((board, index) => {
+      const section = el("section", "board-page theme-" + board.theme);
+      section.dataset.boardId = board.id;
+      section.hidden = index !== 0;
+      const grid = el("div", "grid");
+      grid.style.gridTemplateColumns = `repeat(${board.columns}, minmax(0, 1fr))`;
+      for (const tile of board.tiles) {
+        const view = KINDS[tile.kind](tile);
+        grid.append(view.node);
+        views.push(view);
+      }
+      section.append(el("h2", "board-page-title", board.title), grid);
+      return section;
+    });
+    root.replaceChildren(...sections);
+    document.body.classList.toggle("theme-light", page.boards[0].theme === "light");
+  }
+
+  function renderAllMetrics() {
+    const sections = [];
+    for (const metric of catalog) {
+      const section = el("section", "metric");
+      section.dataset.metricId = metric.metric_id;
+      const grid = el("div", "tiles");
+      section.append(el("h2", "", metric.name || metric.metric_id), grid);
+      const categories = metric.category_type === "NONE" || metric.categories.length === 0 ? [""] : metric.categories;
+      const known = new Set(categories);
+      // Values for categories the catalog did not list are shown too, rather than dropped.
+      for (const record of records.values()) {
+        if (record.metric_id === metric.metric_id && !known.has(record.category)) known.add(record.category);
+      }
+      for (const category of known) {
+        displayed.add(keyOf(metric.metric_id, category));
+        const view = valueTile({ metric_id: metric.metric_id, category, title: "", format: "auto" });
+        view.node.querySelector(".tile-title").remove();
+        const label = view.node.querySelector(".tile-category");
+        label.textContent = category || "Total";
+        grid.append(view.node);
+        views.push(view);
+      }
+      sections.push(section);
+    }
+    root.replaceChildren(...sections);
+  }
+
+  function render() {
+    views = [];
+    displayed.clear();
+    if (page.boards) renderConfigured();
+    else renderAllMetrics();
     refresh();
   }
-  function addTile(metricId, category, grid) {
-    const tile = makeTile(metricId, category);
-    grid.append(tile.el);
-    tiles.set(keyOf(metricId, category), tile);
-    return tile;
-  }
-  function applyRecord(record, fromSnapshot) {
-    let tile = tiles.get(keyOf(record.metric_id, record.category));
-    if (!tile) {
-      // A value for a category the catalog did not list: show it rather than drop it.
-      const section = board.querySelector(`section[data-metric-id="${CSS.escape(record.metric_id)}"]`);
-      if (!section) return;
-      tile = addTile(record.metric_id, record.category, section.querySelector(".tiles"));
-    }
-    if (tile.record && tile.record.seq >= record.seq) return; // an older message, already covered
-    tile.record = record;
-    if (!fromSnapshot) flash(tile.el);
-  }
-  function flash(el) {
-    el.classList.remove("flash");
-    void el.offsetWidth; // restart the CSS animation
-    el.classList.add("flash");
+
+  let rotation = 0;
+  function rotate() {
+    const sections = root.querySelectorAll(".board-page");
+    if (sections.length < 2) return;
+    sections[rotation].hidden = true;
+    rotation = (rotation + 1) % sections.length;
+    sections[rotation].hidden = false;
+    root.dataset.currentBoard = sections[rotation].dataset.boardId;
+    document.body.classList.toggle("theme-light", page.boards[rotation].theme === "light");
+    setText(document.getElementById("board-title"), page.boards[rotation].title);
+    setTimeout(rotate, (page.boards[rotation].seconds || 30) * 1000);
   }
 
-  function isStale() {
-    const confirmed = Math.max(status.poll_ok_ms || 0, status.ws_ok_ms || 0);
-    return serverNow() - confirmed > staleMs;
-  }
-  function setText(el, text) {
-    if (el.textContent !== text) el.textContent = text;
+  // --- freshness ------------------------------------------------------------------------------
+  function lastConfirmed() {
+    return Math.max(status.poll_ok_ms || 0, status.ws_ok_ms || 0);
   }
   function refresh() {
-    const stale = isStale();
+    const stale = serverNow() - lastConfirmed() > staleMs;
     const atMs = upstreamNow();
-    for (const tile of tiles.values()) {
-      const record = tile.record;
-      let state = record ? record.state : "initializing";
-      if (stale && state !== "error") state = "stale";
-      const raw = record && record.value ? rawValue(record.value, atMs) : null;
-      tile.el.dataset.state = state;
-      tile.el.dataset.value = raw === null ? "" : String(Math.round(raw));
-      if (record && record.value && record.value.type !== "UNSUPPORTED") {
-        setText(tile.valueEl, formatValue(record.value, raw));
-      } else {
-        setText(tile.valueEl, state === "error" ? "—" : "…");
-      }
-      let note = "";
-      if (state === "initializing") note = "initializing";
-      else if (state === "error") note = record.error || "error";
-      else if (state === "stale") note = "stale since " + new Date(Math.max(status.poll_ok_ms || 0, status.ws_ok_ms || 0) - clockOffset).toLocaleTimeString();
-      setText(tile.noteEl, note);
-    }
+    for (const view of views) view.update(atMs, stale);
     const problem = status.poll_error || status.ws_error;
     upstream.hidden = !problem && !stale;
     setText(upstream, stale ? `Data is stale. ${problem || "No word from the upstream."}` : problem ? `Upstream: ${problem}` : "");
+    if (brokenSince && Date.now() - brokenSince > WATCHDOG_MS) location.reload();
   }
 
-  // --- connection -------------------------------------------------------------------------
-  function onMessage(event) {
-    const message = JSON.parse(event.data);
-    if (typeof message.server_time_ms === "number") learnClockOffset(message.server_time_ms);
-    if (message.type === "snapshot") {
-      staleMs = message.stale_ms;
-      status = message.status;
-      renderSnapshot(message);
-    } else if (message.type === "tiles") {
-      const sorted = message.tiles.slice().sort((a, b) => a.seq - b.seq);
-      let gap = false;
-      for (const record of sorted) {
-        if (record.seq > lastSeq + 1) gap = true;
-        lastSeq = Math.max(lastSeq, record.seq);
-        applyRecord(record);
-      }
-      if (gap) requestSnapshot();
-      refresh();
-    } else if (message.type === "status") {
-      status = message.status;
-      refresh();
-    } else if (message.type === "catalog") {
-      requestSnapshot();
+  // --- alerts -----------------------------------------------------------------------------------
+  let audio = null;
+  function alertCrossing(node) {
+    node.classList.remove("flash");
+    void node.offsetWidth; // restart the CSS animation
+    node.classList.add("flash");
+    if (audio && audio.state === "running") {
+      const tone = audio.createOscillator();
+      tone.connect(audio.destination);
+      tone.frequency.value = 880;
+      tone.start();
+      tone.stop(audio.currentTime + 0.3);
     }
   }
+  function showSound() {
+    const armed = localStorage.getItem("alertSound") === "on";
+    let state = "off";
+    if (armed) state = audio && audio.state === "running" ? "on" : "blocked";
+    soundButton.dataset.state = state;
+    soundButton.setAttribute("aria-pressed", String(state === "on"));
+    setText(soundButton, { off: "Alert sound: off", on: "Alert sound: on", blocked: "Alert sound: blocked — tap to allow" }[state]);
+  }
+  function armSound() {
+    if (localStorage.getItem("alertSound") === "on" && audio && audio.state === "running") {
+      localStorage.setItem("alertSound", "off");
+    } else {
+      localStorage.setItem("alertSound", "on");
+      audio = audio || new AudioContext();
+      audio.resume().then(showSound);
+    }
+    showSound();
+  }
+  soundButton.addEventListener("click", armSound);
+  if (localStorage.getItem("alertSound") === "on" && window.AudioContext) {
+    audio = new AudioContext(); // "blocked" until the browser lets it play (kiosk flags or a tap)
+    audio.resume().then(showSound);
+  }
+  showSound();
+
+  // --- connection -------------------------------------------------------------------------------
   function learnClockOffset(serverTimeMs) {
     // Each sample is the true offset minus the message's delivery delay, so the largest of the
     // recent samples is the best estimate; a window lets a corrected local clock be learnt.
     offsetSamples.push(serverTimeMs - Date.now());
     if (offsetSamples.length > 30) offsetSamples.shift();
     clockOffset = Math.max(...offsetSamples);
+  }
+  function applyRecord(record) {
+    const key = keyOf(record.metric_id, record.category);
+    const known = records.get(key);
+    if (known && known.seq >= record.seq) return false; // an older message, already covered
+    records.set(key, record);
+    return !page.boards && !displayed.has(key);
+  }
+  function onSnapshot(message) {
+    staleMs = message.stale_ms;
+    status = message.status;
+    catalog = message.metrics;
+    records.clear();
+    metricSeq.clear();
+    for (const record of message.tiles) applyRecord(record);
+    for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
+    render();
+  }
+  function onTiles(message) {
+    let gap = false;
+    let newTile = false;
+    for (const record of message.tiles.slice().sort((a, b) => a.mseq - b.mseq)) {
+      const last = metricSeq.get(record.metric_id) || 0;
+      if (record.mseq > last + 1) gap = true;
+      metricSeq.set(record.metric_id, Math.max(last, record.mseq));
+      newTile = applyRecord(record) || newTile;
+    }
+    if (gap) requestSnapshot();
+    else if (newTile) render(); // a category the catalog did not list
+    refresh();
+  }
+  function onMessage(event) {
+    const message = JSON.parse(event.data);
+    if (typeof message.server_time_ms === "number") learnClockOffset(message.server_time_ms);
+    if (message.type === "snapshot") onSnapshot(message);
+    else if (message.type === "tiles") onTiles(message);
+    else if (message.type === "status") { status = message.status; refresh(); }
+    else if (message.type === "catalog") requestSnapshot();
+    else if (message.type === "reload") location.reload();
+    else if (message.type === "revoked") showInvalid();
   }
   function requestSnapshot() {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "snapshot" }));
@@ -180,22 +346,45 @@
     connection.dataset.state = state;
     setText(connection, text);
   }
+  function showInvalid() {
+    stopped = true;
+    const message = el("div", "kiosk-message");
+    message.setAttribute("role", "alert");
+    message.append(el("h1", "", "This display link was revoked"), el("p", "", "Ask an administrator for a new display link for this screen."));
+    root.replaceChildren(message);
+    views = [];
+    setConnection("revoked", "Revoked");
+  }
+  async function checkStillValid() {
+    // A refused handshake looks like any lost connection; ask the page itself.
+    try {
+      const response = await fetch(location.href, { method: "HEAD", cache: "no-store" });
+      if (response.status === 404) showInvalid();
+    } catch (error) { /* the server is down: keep trying */ }
+  }
   function connect() {
     socket = new WebSocket(wsUrl);
     socket.onopen = () => {
       attempt = 0;
+      brokenSince = null;
       setConnection("connected", "Live");
     };
     socket.onmessage = onMessage;
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      if (event.code === 4403) showInvalid();
+      if (stopped) return;
+      brokenSince = brokenSince || Date.now();
       // Exponential backoff with full jitter, so a restarted server is not hit by every TV at once.
       const delay = Math.random() * Math.min(30000, 500 * 2 ** attempt);
       attempt += 1;
+      if (page.kiosk && attempt >= 2) checkStillValid();
       setConnection("reconnecting", "Connection lost: reconnecting…");
-      setTimeout(connect, delay);
+      setTimeout(() => { if (!stopped) connect(); }, delay);
     };
   }
 
+  if (page.boards) render();
+  if (page.boards && page.boards.length > 1) setTimeout(rotate, (page.boards[0].seconds || 30) * 1000);
   connect();
   setInterval(refresh, 1000);
 })();

@@ -1,0 +1,52 @@
+// Pure helpers for the board: the value formulas, number formats and threshold levels.
+// (The same formulas as metrics/acr/values.py.)
+window.BoardFormat = (() => {
+  "use strict";
+  function durationAt(v, atMs) {
+    return v.finished_ms + (v.up - v.down) * (atMs - v.last_update_ms);
+  }
+  // The raw number of a value at atMs (upstream clock): a count, or ms; null when there is none.
+  function rawValue(v, atMs) {
+    if (!v) return null;
+    if (v.type === "COUNT") return v.count;
+    if (v.type === "DURATION") return durationAt(v, atMs);
+    if (v.type === "AVERAGE_DURATION") return v.count === 0 ? null : durationAt(v, atMs) / v.count;
+    return null;
+  }
+  const pad = (n) => String(n).padStart(2, "0");
+  function clock(ms, withHours) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    if (withHours || h) return `${h}:${pad(m)}:${pad(s)}`;
+    return `${pad(m)}:${pad(s)}`;
+  }
+  function mmss(ms) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    return `${pad(Math.floor(total / 60))}:${pad(total % 60)}`;
+  }
+  // The text of a raw value in a tile's format ("auto": counts as numbers, durations as clocks).
+  function format(raw, type, fmt) {
+    if (raw === null || raw === undefined) return "—";
+    const isDuration = type === "DURATION" || type === "AVERAGE_DURATION";
+    if (fmt === "count" || (fmt === "auto" && !isDuration)) return String(Math.round(raw));
+    if (fmt === "percent") return `${Math.round(raw)}%`;
+    if (fmt === "mmss") return mmss(raw);
+    if (fmt === "hmmss") return clock(raw, true);
+    return clock(raw, false);
+  }
+  // Thresholds are set in display units: counts as they are, durations in seconds.
+  function level(raw, type, tile, category) {
+    if (raw === null || raw === undefined) return "normal";
+    const limits = Object.assign(
+      { warning: tile.warning, critical: tile.critical },
+      (tile.targets || {})[category] || {}
+    );
+    const isDuration = type === "DURATION" || type === "AVERAGE_DURATION";
+    const value = isDuration ? raw / 1000 : raw;
+    const worse = tile.direction === "below" ? (a, b) => a <= b : (a, b) => a >= b;
+    if (limits.critical !== null && limits.critical !== undefined && worse(value, limits.critical)) return "critical";
+    if (limits.warning !== null && limits.warning !== undefined && worse(value, limits.warning)) return "warning";
+    return "normal";
+  }
+  return { rawValue, format, level };
+})();
