@@ -1,8 +1,10 @@
 from asgiref.sync import async_to_sync
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
-from . import services
-from .models import Metric
+from . import boards, services
+from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Tile
 
 
 @admin.register(Metric)
@@ -16,3 +18,71 @@ class MetricAdmin(admin.ModelAdmin):
         # The upstream's status heads the metric list, in words an operator understands.
         health = async_to_sync(services.read_health)()
         return super().changelist_view(request, {**(extra_context or {}), "health": health})
+
+
+class TileInline(admin.StackedInline):
+    model = Tile
+    extra = 0
+    fields = (
+        ("order", "kind", "metric", "category"),
+        ("title", "format", "width", "height"),
+        ("direction", "warning", "critical"),
+        "targets",
+        "trend_hours",
+    )
+
+
+@admin.register(Board)
+class BoardAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "theme", "open_link")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [TileInline]
+    change_form_template = "admin/metrics/board/change_form.html"
+
+    @admin.display(description="Open")
+    def open_link(self, board: Board) -> str:
+        return format_html('<a href="{}">open board</a>', reverse("board", args=[board.slug]))
+
+
+class PlaylistItemInline(admin.TabularInline):
+    model = PlaylistItem
+    extra = 1
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(admin.ModelAdmin):
+    inlines = [PlaylistItemInline]
+
+
+@admin.register(DisplayLink)
+class DisplayLinkAdmin(admin.ModelAdmin):
+    list_display = ("name", "board", "playlist", "active", "created_at", "last_seen_at")
+    list_filter = ("revoked_at",)
+    fields = ("name", "board", "playlist", "created_at", "revoked_at", "last_seen_at")
+    readonly_fields = ("created_at", "revoked_at", "last_seen_at")
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, link: DisplayLink) -> bool:
+        return link.active
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            token = boards.issue_token(obj)
+        super().save_model(request, obj, form, change)
+        if not change:
+            url = request.build_absolute_uri(reverse("display", args=[token]))
+            messages.success(
+                request,
+                format_html(
+                    "Open this link on the display (it is shown only now): "
+                    '<a id="display-url" href="{0}">{0}</a>',
+                    url,
+                ),
+            )
+
+    @admin.action(description="Revoke the selected display links (their screens go dark now)")
+    def revoke(self, request, queryset):
+        for link in queryset.filter(revoked_at=None):
+            boards.revoke_display_link(link)
+        messages.success(request, "Revoked.")

@@ -86,12 +86,18 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def issue_token(link: DisplayLink) -> str:
+    """Gives the link a new token and returns it (shown once: only the hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    link.token_hash = _hash(token)
+    return token
+
+
 def create_display_link(
     name: str, board: Board | None = None, playlist: Playlist | None = None
 ) -> tuple[DisplayLink, str]:
-    """A new link and its token (shown once: only the hash is kept)."""
-    token = secrets.token_urlsafe(32)
-    link = DisplayLink(name=name, board=board, playlist=playlist, token_hash=_hash(token))
+    link = DisplayLink(name=name, board=board, playlist=playlist)
+    token = issue_token(link)
     link.full_clean()
     link.save()
     return link, token

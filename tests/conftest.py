@@ -4,7 +4,9 @@ end-to-end tests, every process of the system. Logs of started processes go to .
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".run" / "test-logs"
@@ -151,3 +155,131 @@ def upstream(settings, emulator, redis_db) -> Emulator:
     settings.ACR_BASE_URL = emulator.url
     settings.ACR_AUTH_KEY = emulator.auth_key
     return emulator
+
+
+# --- the whole system and a browser ------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "a-long-test-password-7"
+
+
+def start_stack(processes, redis_url: str, *emulator_args: str):
+    """The whole system on free ports; returns (base URL, emulator)."""
+    emulator = start_emulator(
+        processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
+    )
+    port = free_port()
+    env = system_env(
+        emulator,
+        redis_url,
+        ACR_POLL_SECONDS="1",
+        ACR_CATALOG_SECONDS="5",
+        ACR_STALE_SECONDS="3",
+    )
+    python = [sys.executable, "-m"]
+    web = processes.start(
+        "daphne",
+        [*python, "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        env,
+    )
+    processes.start(
+        "worker",
+        [
+            *python,
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        env,
+    )
+    processes.start(
+        "beat",
+        [
+            *python,
+            "celery",
+            "-A",
+            "dashboard",
+            "beat",
+            "--loglevel=INFO",
+            "--schedule",
+            str(LOGS / "celerybeat-schedule"),
+        ],
+        env,
+    )
+    processes.start("subscriber", [sys.executable, "manage.py", "subscribe_upstream"], env)
+    wait_for_port(port, web, "daphne")
+    return f"http://127.0.0.1:{port}", emulator
+
+
+@pytest.fixture
+def stack(processes, redis_db, settings):
+    return start_stack(processes, settings.REDIS_URL)
+
+
+@pytest.fixture
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page()
+
+
+@pytest.fixture
+def supervisor():
+    # Created before Playwright starts: its sync API runs an event loop in this thread.
+    return get_user_model().objects.create_user("supervisor", password=PASSWORD)
+
+
+def log_in(page, base_url):
+    page.goto(base_url + "/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.fill("#id_username", "supervisor")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("link", name="All metrics")).to_be_visible()
+
+
+def in_thread(function, *args):
+    """Runs a function (or coroutine function, in a loop of its own) in another thread:
+    Playwright's sync API owns this thread's event loop, and Django refuses ORM calls there."""
+    import asyncio
+    import inspect
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from metrics import live
+
+    async def main():
+        try:
+            return await function(*args)
+        finally:
+            await live.close_redis()
+
+    def run():
+        try:
+            return asyncio.run(main()) if inspect.iscoroutinefunction(function) else function(*args)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result(timeout=10)

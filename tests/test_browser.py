@@ -1,119 +1,16 @@
 """End to end: every process really started (emulator, Daphne, Celery worker and beat, the
 subscriber), and Chromium driven by Playwright as a supervisor would use it."""
 
-import asyncio
 import json
-import os
 import re
-import shutil
-import sys
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import LOGS, free_port, start_emulator, system_env, wait_for_port
+from tests.conftest import in_thread, log_in, start_emulator, start_stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "a-long-test-password-7"
-
-
-def start_stack(processes, redis_url: str, *emulator_args: str):
-    """The whole system on free ports; returns (base URL, emulator)."""
-    emulator = start_emulator(
-        processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
-    )
-    port = free_port()
-    env = system_env(
-        emulator,
-        redis_url,
-        ACR_POLL_SECONDS="1",
-        ACR_CATALOG_SECONDS="5",
-        ACR_STALE_SECONDS="3",
-    )
-    python = [sys.executable, "-m"]
-    web = processes.start(
-        "daphne",
-        [*python, "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
-        env,
-    )
-    processes.start(
-        "worker",
-        [
-            *python,
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        env,
-    )
-    processes.start(
-        "beat",
-        [
-            *python,
-            "celery",
-            "-A",
-            "dashboard",
-            "beat",
-            "--loglevel=INFO",
-            "--schedule",
-            str(LOGS / "celerybeat-schedule"),
-        ],
-        env,
-    )
-    processes.start("subscriber", [sys.executable, "manage.py", "subscribe_upstream"], env)
-    wait_for_port(port, web, "daphne")
-    return f"http://127.0.0.1:{port}", emulator
-
-
-@pytest.fixture
-def stack(processes, redis_db, settings):
-    return start_stack(processes, settings.REDIS_URL)
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    return browser.new_page()
-
-
-@pytest.fixture
-def supervisor():
-    # Created before Playwright starts: its sync API runs an event loop in this thread.
-    return get_user_model().objects.create_user("supervisor", password=PASSWORD)
-
-
-def log_in(page, base_url):
-    page.goto(base_url + "/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.fill("#id_username", "supervisor")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("link", name="All metrics")).to_be_visible()
 
 
 def test_a_supervisor_sees_a_duration_tile_tick(stack, supervisor, page):
@@ -225,22 +122,6 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
     assert after["ws_total"] == 1
     polls = after["requests"]["values"] - before["requests"]["values"]
     assert 3 <= polls <= 7  # ACR_POLL_SECONDS=1 over 5 s, whatever the number of browsers
-
-
-def in_thread(coroutine_function, *args):
-    """Runs a coroutine in its own thread and loop (Playwright's sync API owns this thread's)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from metrics import live
-
-    async def main():
-        try:
-            return await coroutine_function(*args)
-        finally:
-            await live.close_redis()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(timeout=10)
 
 
 def count_record(category: str, count: int) -> dict:

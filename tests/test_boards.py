@@ -1,0 +1,182 @@
+"""Configured wall-boards in Chromium: every tile type, thresholds, display links, playlists."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from metrics import boards
+from metrics.models import Board, Metric, Playlist, PlaylistItem, Sample, Tile
+from tests.conftest import in_thread, log_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GROUPS = ["Sales", "Support", "Billing"]
+
+
+def metric(metric_id, name, categories=GROUPS, kind="GROUP"):
+    # The system's catalog sync may have made the row already.
+    found, _ = Metric.objects.update_or_create(
+        metric_id=metric_id,
+        defaults={"name": name, "category_type": kind, "categories": categories},
+    )
+    return found
+
+
+@pytest.fixture
+def floor_board():
+    """A board with every tile type, as an admin would configure it."""
+    queue = metric("CIQGRP01", "Calls in Queue")
+    longest = metric("LWCGRP01", "Longest Waiting Call")
+    board = Board.objects.create(name="Floor", slug="floor", title="Support floor", columns=3)
+    Tile.objects.create(
+        board=board,
+        order=1,
+        metric=queue,
+        category="Sales",
+        title="Sales queue",
+        warning=2,
+        critical=5,
+    )
+    Tile.objects.create(
+        board=board,
+        order=2,
+        metric=queue,
+        kind="breakdown",
+        title="Queues",
+        warning=1,
+        critical=3,
+        targets={"Billing": {"warning": 0}},
+    )
+    Tile.objects.create(
+        board=board,
+        order=3,
+        metric=longest,
+        category="Sales",
+        title="Longest wait",
+        format="hmmss",
+        warning=600,
+    )
+    Tile.objects.create(
+        board=board,
+        order=4,
+        metric=longest,
+        kind="trend",
+        category="Sales",
+        title="Wait trend",
+        trend_hours=2,
+    )
+    now = timezone.now()
+    Sample.objects.bulk_create(
+        Sample(
+            metric_id="LWCGRP01", category="Sales", at=now - timedelta(minutes=m), value=m * 1000
+        )
+        for m in range(1, 60)
+    )
+    return board
+
+
+def set_count(emulator, category, count):
+    emulator.control(
+        "values",
+        {
+            "metricId": "CIQGRP01",
+            "categoryValue": category,
+            "value": {"type": "COUNT", "count": count},
+        },
+    )
+
+
+def test_a_board_renders_every_tile_type_and_its_thresholds(stack, floor_board, supervisor, page):
+    base_url, emulator = stack
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/floor/")
+
+    sales = page.locator('.tile[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(sales).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(sales.locator(".tile-value")).to_have_text("3")
+    expect(sales).to_have_attribute("data-level", "warning")  # 3 >= 2
+    expect(sales.locator(".tile-level")).to_have_text("▲ Warning")  # not colour alone
+    warning_background = sales.evaluate("e => getComputedStyle(e).backgroundColor")
+
+    set_count(emulator, "Sales", 6)
+    expect(sales).to_have_attribute("data-level", "critical", timeout=10_000)
+    expect(sales.locator(".tile-level")).to_have_text("■ Critical")
+    assert sales.evaluate("e => getComputedStyle(e).backgroundColor") != warning_background
+    set_count(emulator, "Sales", 0)
+    expect(sales).to_have_attribute("data-level", "normal", timeout=10_000)
+
+    # The breakdown lists every queue, worst first, with per-queue targets.
+    rows = page.locator(".breakdown .tile-row")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_have_attribute("data-category", "Support")  # 1 (Sales is now 0)
+    expect(rows.nth(0)).to_have_attribute("data-level", "warning")
+    billing = page.locator('.breakdown .tile-row[data-category="Billing"]')
+    expect(billing).to_have_attribute("data-level", "warning")  # its own target: 0
+
+    # A duration in h:mm:ss that ticks, and a trend chart drawn by Plotly from samples.
+    longest = page.locator('.tile-value-kind:not(.trend)[data-metric-id="LWCGRP01"]')
+    first = int(longest.get_attribute("data-value"))
+    time.sleep(2.1)
+    assert int(longest.get_attribute("data-value")) - first >= 1400
+    assert longest.locator(".tile-value").inner_text().count(":") == 2
+    expect(page.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
+    expect(page.locator(".trend .trend-plot path.js-line")).to_have_count(1)
+
+
+@pytest.fixture
+def display_link(floor_board):
+    return boards.create_display_link("TV by the door", board=floor_board)
+
+
+def test_a_display_link_opens_the_board_without_login_until_revoked(stack, display_link, browser):
+    base_url, _ = stack
+    link, token = display_link
+    tv = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    frames = []
+    tv.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+    tv.goto(f"{base_url}/display/{token}/")
+
+    tile = tv.locator('.tile[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+    assert tv.locator(".logout").count() == 0  # kiosk: nothing to log out of
+    # Scoped to its board: no other metric ever reaches the TV.
+    assert not [f for f in frames if "ATTAGT01" in str(f) or "CANTOD01" in str(f)]
+
+    in_thread(boards.revoke_display_link, link)
+    expect(tv.get_by_role("alert")).to_contain_text("revoked", timeout=5_000)
+    expect(tv.locator(".tile")).to_have_count(0)
+    tv.reload()
+    expect(tv.get_by_role("alert")).to_contain_text("not valid")
+
+
+@pytest.fixture
+def lobby(floor_board):
+    """A playlist of two boards, two seconds each, and its display link."""
+    second = Board.objects.create(name="Sales", slug="sales", theme="light")
+    Tile.objects.create(
+        board=second, metric=Metric.objects.get(metric_id="CIQGRP01"), category="Billing"
+    )
+    playlist = Playlist.objects.create(name="Lobby")
+    PlaylistItem.objects.create(playlist=playlist, board=floor_board, order=1, seconds=2)
+    PlaylistItem.objects.create(playlist=playlist, board=second, order=2, seconds=2)
+    _, token = boards.create_display_link("Lobby TV", playlist=playlist)
+    return floor_board, second, token
+
+
+def test_a_playlist_rotates_its_boards_in_kiosk_mode(stack, lobby, browser):
+    base_url, _ = stack
+    floor_board, second, token = lobby
+
+    tv = browser.new_page()
+    tv.goto(f"{base_url}/display/{token}/")
+    floor = tv.locator(f'.board-page[data-board-id="{floor_board.pk}"]')
+    sales = tv.locator(f'.board-page[data-board-id="{second.pk}"]')
+    expect(floor).to_be_visible(timeout=10_000)
+    expect(sales).to_be_hidden()
+    expect(sales).to_be_visible(timeout=5_000)
+    expect(floor).to_be_hidden()
+    assert "theme-light" in tv.locator("body").get_attribute("class")
+    expect(floor).to_be_visible(timeout=5_000)
