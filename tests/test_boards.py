@@ -2,6 +2,7 @@
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -180,3 +181,22 @@ def test_a_playlist_rotates_its_boards_in_kiosk_mode(stack, lobby, browser):
     expect(floor).to_be_hidden()
     assert "theme-light" in tv.locator("body").get_attribute("class")
     expect(floor).to_be_visible(timeout=5_000)
+
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("1080p", 1920, 1080), ("4k", 3840, 2160)])
+def test_screenshots_of_a_display_at_tv_sizes(stack, display_link, browser, name, width, height):
+    """Writes docs/screenshots/board-<size>.png for reviewers, and checks the numerals scale."""
+    base_url, _ = stack
+    _, token = display_link
+    tv = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    tv.goto(f"{base_url}/display/{token}/")
+    tile = tv.locator('.tile[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(tv.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
+    numeral = tile.locator(".tile-value").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert numeral >= height / 12  # big enough to read across the floor
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tv.screenshot(path=str(SCREENSHOTS / f"board-{name}.png"))

@@ -41,6 +41,7 @@
 
   // --- one value: shared by value tiles, breakdown rows and trend tiles ---------------------
   const LEVEL_LABELS = { warning: "▲ Warning", critical: "■ Critical", normal: "" };
+  const levelRank = { normal: 0, warning: 1, critical: 2 };
   function tileState(record, stale) {
     let state = record ? record.state : "initializing";
     if (stale && state !== "error") state = "stale";
@@ -50,11 +51,13 @@
     const state = tileState(record, stale);
     const value = record && record.value;
     const raw = value ? F.rawValue(value, atMs) : null;
-    const level = state === "live" ? F.level(raw, value && value.type, tile, category) : "normal";
+    // No level until there is a live value: a stale number raises no alarm.
+    const level = state === "live" ? F.level(raw, value && value.type, tile, category) : "";
     setData(node, "state", state);
     setData(node, "value", raw === null ? "" : String(Math.round(raw)));
     if (node.dataset.level !== level) {
-      if (node.dataset.level === "normal" && level !== "normal") alertCrossing(node);
+      // Only a crossing while watching alerts; the first value shown does not.
+      if (node.dataset.level && levelRank[level] > levelRank[node.dataset.level]) alertCrossing(node);
       node.dataset.level = level;
     }
     let text = "…";
@@ -73,7 +76,7 @@
   // --- tile views -------------------------------------------------------------------------
   function valueTile(tile) {
     const node = el("div", "tile tile-value-kind");
-    Object.assign(node.dataset, { metricId: tile.metric_id, category: tile.category, state: "initializing", value: "", level: "normal", tileId: tile.id || "" });
+    Object.assign(node.dataset, { metricId: tile.metric_id, category: tile.category, state: "initializing", value: "", level: "", tileId: tile.id || "" });
     const parts = { value: el("div", "tile-value", "…"), level: el("div", "tile-level"), note: el("div", "tile-note") };
     node.append(el("div", "tile-title", tile.title), el("div", "tile-category", tile.category || ""), parts.value, parts.level, parts.note);
     span(node, tile);
@@ -93,7 +96,7 @@
       let entry = rows.get(category);
       if (!entry) {
         const row = el("tr", "tile-row");
-        Object.assign(row.dataset, { metricId: tile.metric_id, category, state: "initializing", value: "", level: "normal" });
+        Object.assign(row.dataset, { metricId: tile.metric_id, category, state: "initializing", value: "", level: "" });
         const parts = { value: el("td", "row-value", "…"), level: el("td", "row-level") };
         row.append(el("th", "row-category", category || "Total"), parts.value, parts.level);
         entry = { row, parts, raw: null };
@@ -133,7 +136,8 @@
       const colour = getComputedStyle(document.body).color;
       window.Plotly.newPlot(plot, [{ x: data.t.map((t) => new Date(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
         margin: { l: 40, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-        font: { color: colour }, xaxis: { type: "date" }, yaxis: { rangemode: "tozero" }, showlegend: false,
+        font: { color: colour }, xaxis: { type: "date", tickformat: "%H:%M", gridcolor: "rgba(128,128,128,.3)" },
+        yaxis: { rangemode: "tozero", gridcolor: "rgba(128,128,128,.3)" }, showlegend: false,
       }, { staticPlot: true, displayModeBar: false, responsive: true });
       drawn = true;
     }).catch(() => setText(plot, "chart unavailable"));
@@ -258,6 +262,7 @@
     node.classList.remove("flash");
     void node.offsetWidth; // restart the CSS animation
     node.classList.add("flash");
+    setTimeout(() => node.classList.remove("flash"), 3000);
     if (audio && audio.state === "running") {
       const tone = audio.createOscillator();
       tone.connect(audio.destination);
