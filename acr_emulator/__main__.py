@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -89,6 +90,20 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+def tune_gc() -> None:
+    """Fewer, shorter garbage-collector pauses with thousands of sockets open.
+
+    Each websocket keeps a hundred or so long-lived objects, so with 2,000 subscribers a full
+    collection walks ~200k objects (~100 ms with the loop stopped). The start-up objects
+    (modules, the app) never die: freeze them out of the collector's walk. A larger
+    young-generation threshold lets the per-frame garbage of a fan-out die before a
+    collection promotes it, which is what makes full collections come round.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 async def serve(config: EmulatorConfig) -> None:
     runner = web.AppRunner(create_app(config), handle_signals=False)
     await runner.setup()
@@ -99,6 +114,7 @@ async def serve(config: EmulatorConfig) -> None:
             f"(scenario={config.scenario}, seed={config.seed})",
             flush=True,
         )
+        tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -28,6 +28,7 @@ from acr_emulator.valuemodel import CountValue, MetricValue, value_from_json, va
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1
+FRAME_CACHE_SIZE = 4096  # encoded {key, value} items kept (the catalog has a few dozen keys)
 
 
 class Emulator:
@@ -57,6 +58,8 @@ class Emulator:
         self.ws_total = 0
         self.faults = Faults()
         self.naming = Naming()
+        self._frames: dict[tuple[Key, MetricValue], str] = {}
+        self._frames_state: tuple[Any, ...] = ()
         self.set_faults(config.faults.active())
 
     # --- auth -----------------------------------------------------------------------------
@@ -115,7 +118,30 @@ class Emulator:
         return {"key": self.key_json(key), "value": body}
 
     def frame(self, key: Key, value: MetricValue) -> str:
-        return json.dumps(self.result_json(key, value), ensure_ascii=False)
+        """One ``{key, value}`` item as JSON text: a websocket frame, or an item of a values
+        answer's ``results``.
+
+        Encoded once per (key, value) and wire spelling, then shared by every subscriber and
+        every values request until the value or the spelling (faults, names) changes.
+        """
+        faults = self.faults
+        state = (
+            self.offset_minutes,
+            faults.z_timestamps,
+            faults.no_millis,
+            faults.unknown_type,
+            self.naming.hostile,
+        )
+        if state != self._frames_state:
+            self._frames.clear()
+            self._frames_state = state
+        text = self._frames.get((key, value))
+        if text is None:
+            if len(self._frames) >= FRAME_CACHE_SIZE:
+                self._frames.clear()
+            text = json.dumps(self.result_json(key, value), ensure_ascii=False)
+            self._frames[(key, value)] = text
+        return text
 
     def initializing_items(self, metric: MetricDef) -> list[Any]:
         form = self.config.initializing_form
@@ -130,20 +156,25 @@ class Emulator:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def read(self, metric_ids: list[str]) -> tuple[list[Any], list[Any]]:
-        """``results`` and ``initializing`` for a values request (which warms the metrics)."""
+    def read(self, metric_ids: list[str]) -> tuple[str, bool]:
+        """A values request's JSON body, ``{"results": [..], "initializing": [..]}``, and
+        whether anything is initializing. The request warms the metrics."""
         now = self.clock.now_ms()
         self.warmth.touch(metric_ids, now)
-        results: list[Any] = []
+        results: list[str] = []
         initializing: list[Any] = []
         for metric_id in metric_ids:
             metric = self.catalog.get(metric_id)
             assert metric is not None
             if self.warmth.is_ready(metric_id, now):
-                results += [self.result_json(k, v) for k, v in self.store.items_for(metric_id)]
+                results += [self.frame(k, v) for k, v in self.store.items_for(metric_id)]
             else:
                 initializing += self.initializing_items(metric)
-        return results, initializing
+        # Byte for byte what json.dumps(body, ensure_ascii=False) gives, from cached items.
+        tail = json.dumps(initializing, ensure_ascii=False)
+        return '{"results": [' + ", ".join(results) + '], "initializing": ' + tail + "}", bool(
+            initializing
+        )
 
     # --- subscriptions ----------------------------------------------------------------------
 

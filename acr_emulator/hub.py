@@ -120,7 +120,10 @@ class Hub:
             if sub.dropped:
                 return
             try:
-                await asyncio.wait_for(sub.ws.send_str(frame), self.send_timeout)
+                # asyncio.timeout, not wait_for: no extra task per frame (a send only waits
+                # when the socket's buffer is full).
+                async with asyncio.timeout(self.send_timeout):
+                    await sub.ws.send_str(frame)
             except (TimeoutError, ConnectionError, RuntimeError):
                 self.drop(sub, TOO_SLOW)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 
@@ -94,13 +93,11 @@ async def metric_values(request: web.Request) -> web.Response:
         return _error(404, "the requested metrics do not exist")
     if denied == 403:
         return _error(403, "the requested metrics are not assigned to the authenticated user")
-    results, initializing = engine.read(ids)
-    body = {"results": results, "initializing": initializing}
+    text, initializing = engine.read(ids)
     if engine.faults.malformed_values:
-        text = json.dumps(body, ensure_ascii=False)
         return web.Response(text=text[: len(text) // 2], content_type="application/json")
     status = engine.config.not_ready_status if initializing else 200
-    return _json(body, status=status)
+    return web.Response(text=text, status=status, content_type="application/json")
 
 
 async def agents_mapping(request: web.Request) -> web.Response:

@@ -251,8 +251,13 @@
     const atMs = upstreamNow();
     for (const view of views) view.update(atMs, stale);
     const problem = status.poll_error || status.ws_error;
-    upstream.hidden = !problem && !stale;
-    setText(upstream, stale ? `Data is stale. ${problem || "No word from the upstream."}` : problem ? `Upstream: ${problem}` : "");
+    const banner = [];
+    if (brokenSince) banner.push(`Connection to the dashboard server lost at ${new Date(brokenSince).toLocaleTimeString()}: reconnecting.`);
+    if (stale) banner.push("Data is stale.");
+    if (problem) banner.push(`Upstream: ${problem}`);
+    else if (stale && !brokenSince) banner.push("No word from the upstream.");
+    upstream.hidden = banner.length === 0;
+    setText(upstream, banner.join(" "));
     if (brokenSince && Date.now() - brokenSince > WATCHDOG_MS) location.reload();
   }
 
@@ -379,6 +384,7 @@
       if (event.code === 4403) showInvalid();
       if (stopped) return;
       brokenSince = brokenSince || Date.now();
+      refresh();
       // Exponential backoff with full jitter, so a restarted server is not hit by every TV at once.
       const delay = Math.random() * Math.min(30000, 500 * 2 ** attempt);
       attempt += 1;
