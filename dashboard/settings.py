@@ -159,6 +159,9 @@ ACR_STALE_SECONDS = _positive("ACR_STALE_SECONDS", max(20.0, 3 * ACR_POLL_SECOND
 # History for charts: every live tile is sampled this often, and kept this many days.
 ACR_SAMPLE_SECONDS = _positive("ACR_SAMPLE_SECONDS", 10.0)
 ACR_HISTORY_DAYS = _positive("ACR_HISTORY_DAYS", 30.0)
+# Public widget: requests per client address per WIDGET_RATE_WINDOW seconds, then 429.
+WIDGET_RATE_LIMIT = env.int("WIDGET_RATE_LIMIT", default=120)
+WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=60)
 if not ACR_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"ACR_BASE_URL must start with http:// or https://: {ACR_BASE_URL}")
 

@@ -1,16 +1,18 @@
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
 
 from . import boards, services
-from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Tile
+from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Tile, Widget
 
 
 @admin.register(Metric)
 class MetricAdmin(admin.ModelAdmin):
-    list_display = ("name", "metric_id", "category_type", "in_catalog", "updated_at")
-    list_filter = ("category_type", "in_catalog")
+    list_display = ("name", "metric_id", "category_type", "in_catalog", "public", "updated_at")
+    list_filter = ("category_type", "in_catalog", "public")
+    list_editable = ("public",)
     search_fields = ("name", "metric_id")
     readonly_fields = ("metric_id", "name", "category_type", "categories", "in_catalog")
 
@@ -86,3 +88,30 @@ class DisplayLinkAdmin(admin.ModelAdmin):
         for link in queryset.filter(revoked_at=None):
             boards.revoke_display_link(link)
         messages.success(request, "Revoked.")
+
+
+@admin.register(Widget)
+class WidgetAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "public")
+    prepopulated_fields = {"slug": ("name",)}
+    change_form_template = "admin/metrics/widget/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        widget = self.get_object(request, object_id)
+        snippets = {}
+        if widget is not None:
+            json_url = request.build_absolute_uri(reverse("widget-json", args=[widget.slug]))
+            script_url = request.build_absolute_uri(static("widget/widget.js"))
+            frame_url = request.build_absolute_uri(reverse("widget-frame", args=[widget.slug]))
+            snippets = {
+                "Script tag (renders in place, in a shadow root)": (
+                    f'<script src="{script_url}" data-widget="{json_url}" async></script>'
+                ),
+                "Iframe": (
+                    f'<iframe src="{frame_url}" title="Current wait" '
+                    'style="border:0;width:28em;height:3.5em"></iframe>'
+                ),
+                "JSON (render it yourself)": json_url,
+            }
+        context = {**(extra_context or {}), "snippets": snippets}
+        return super().change_view(request, object_id, form_url, context)

@@ -15,6 +15,9 @@ class Metric(models.Model):
     category_type = models.CharField(max_length=40)
     categories = models.JSONField(default=list, blank=True)
     in_catalog = models.BooleanField(default=True)
+    public = models.BooleanField(
+        default=False, help_text="May feed a public wait-time widget (on anyone's web site)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -196,3 +199,88 @@ class DisplayLink(models.Model):
     def group(self) -> str:
         """The channel group of every socket opened with this link (to close them on revoke)."""
         return f"display.{self.pk}"
+
+
+class Widget(models.Model):
+    """A public wait-time widget: "Current wait: about 3 min · 5 callers ahead".
+
+    Its payload is computed from the live state only (never from the upstream) and holds only
+    the wording and the rounded numbers, nothing else."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    wait_metric = models.ForeignKey(
+        Metric, on_delete=models.PROTECT, related_name="+", help_text="A duration or average."
+    )
+    wait_category = models.CharField(max_length=500, blank=True)
+    queue_metric = models.ForeignKey(
+        Metric,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Callers ahead: a count, e.g. Calls in Queue.",
+    )
+    queue_category = models.CharField(max_length=500, blank=True)
+    agents_metric = models.ForeignKey(
+        Metric,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Agents available or logged in: the queue counts as closed when it is 0.",
+    )
+    agents_category = models.CharField(max_length=500, blank=True)
+    high_demand_seconds = models.PositiveIntegerField(
+        default=600, help_text="From this wait on, the widget says high demand."
+    )
+    min_calls = models.PositiveIntegerField(
+        default=3, help_text="An average over fewer calls than this is not shown."
+    )
+    round_to_minutes = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    lang = models.CharField(max_length=20, default="en")
+    text_open = models.CharField(
+        max_length=300, default="Current wait: {wait} · {ahead} callers ahead"
+    )
+    text_high_demand = models.CharField(
+        max_length=300, default="High demand: current wait {wait} · {ahead} callers ahead"
+    )
+    text_closed = models.CharField(max_length=300, default="We are closed right now.")
+    text_unknown = models.CharField(max_length=300, default="Wait time is not available right now.")
+    text_under_a_minute = models.CharField(max_length=100, default="under 1 min")
+    text_minutes = models.CharField(max_length=100, default="about {minutes} min")
+    allowed_origins = models.TextField(
+        blank=True,
+        help_text="One origin per line (https://www.example.com) that may embed or fetch it.",
+    )
+    public = models.BooleanField(
+        default=False, help_text="Any site may fetch and embed it (CORS *, without credentials)."
+    )
+    max_age_seconds = models.PositiveSmallIntegerField(default=5)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def origins(self) -> list[str]:
+        return [
+            line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()
+        ]
+
+    def clean(self) -> None:
+        errors = {}
+        for field in ("wait_metric", "queue_metric", "agents_metric"):
+            metric = getattr(self, field, None) if getattr(self, f"{field}_id") else None
+            if metric is not None and not metric.public:
+                errors[field] = f"{metric} is not marked public."
+        for origin in self.origins():
+            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                errors["allowed_origins"] = f"Not an origin: {origin!r} (scheme://host[:port])."
+        for field in ("text_open", "text_high_demand", "text_minutes"):
+            try:
+                getattr(self, field).format(wait="", ahead="", minutes="")
+            except (KeyError, IndexError, ValueError):
+                errors[field] = "Use only {wait}, {ahead} and {minutes} as placeholders."
+        if errors:
+            raise ValidationError(errors)

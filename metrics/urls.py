@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics import views
+from metrics import views, widget_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("health/", views.health, name="health"),
+    path("widget/<slug:slug>.json", widget_views.widget_json, name="widget-json"),
+    path("widget/<slug:slug>/frame/", widget_views.widget_frame, name="widget-frame"),
 ]

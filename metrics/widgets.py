@@ -1,0 +1,155 @@
+"""The public wait-time widget: its payload, computed from the live state only.
+
+The payload holds the wording and rounded numbers and nothing else: no metric ids, no raw
+values, no timestamps, no upstream detail. A number is shown only when it can be trusted: not
+when the data is stale, the queue is closed, or an average rests on too few calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+from metrics.acr.values import value_at, value_from_wire
+from metrics.models import Widget
+
+CONFIG_TTL_SECONDS = 5.0
+_configs: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def widget_config(widget: Widget) -> dict[str, Any]:
+    def source(metric, category):
+        return None if metric is None else {"metric_id": metric.metric_id, "category": category}
+
+    return {
+        "slug": widget.slug,
+        "wait": source(widget.wait_metric, widget.wait_category),
+        "queue": source(widget.queue_metric, widget.queue_category),
+        "agents": source(widget.agents_metric, widget.agents_category),
+        "high_demand_seconds": widget.high_demand_seconds,
+        "min_calls": widget.min_calls,
+        "round_to_minutes": widget.round_to_minutes,
+        "lang": widget.lang,
+        "texts": {
+            "open": widget.text_open,
+            "high_demand": widget.text_high_demand,
+            "closed": widget.text_closed,
+            "unknown": widget.text_unknown,
+            "under_a_minute": widget.text_under_a_minute,
+            "minutes": widget.text_minutes,
+        },
+        "origins": widget.origins(),
+        "public": widget.public,
+        "max_age": widget.max_age_seconds,
+    }
+
+
+def cached_config(slug: str) -> dict[str, Any] | None:
+    """The widget's configuration, read from the database at most every few seconds: the
+    endpoint takes anonymous traffic at any rate."""
+    now = time.monotonic()
+    hit = _configs.get(slug)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    widget = (
+        Widget.objects.select_related("wait_metric", "queue_metric", "agents_metric")
+        .filter(slug=slug)
+        .first()
+    )
+    config = None if widget is None else widget_config(widget)
+    _configs[slug] = (now + CONFIG_TTL_SECONDS, config)
+    return config
+
+
+def _number(record: dict[str, Any] | None, at_ms: int) -> float | None:
+    if record is None or record.get("state") != "live" or not record.get("value"):
+        return None
+    if record["value"]["type"] == "UNSUPPORTED":
+        return None
+    return value_at(value_from_wire(record["value"]), at_ms=at_ms)
+
+
+def wait_text(wait_ms: float, config: dict[str, Any]) -> tuple[int, str]:
+    """(minutes, words): under a minute, or minutes rounded up to the configured step."""
+    if wait_ms < 60_000:
+        return 0, config["texts"]["under_a_minute"]
+    step = config["round_to_minutes"]
+    minutes = math.ceil(wait_ms / 60_000 / step) * step
+    return minutes, config["texts"]["minutes"].format(minutes=minutes, wait="", ahead="")
+
+
+def payload(
+    config: dict[str, Any],
+    records: dict[str, dict[str, Any] | None],
+    *,
+    upstream_now_ms: int,
+    stale: bool,
+) -> dict[str, Any]:
+    """What the widget shows. `records` maps "wait", "queue" and "agents" to live records."""
+    texts = config["texts"]
+    unknown = {
+        "state": "unknown",
+        "text": texts["unknown"],
+        "wait_minutes": None,
+        "wait_text": None,
+        "callers_ahead": None,
+        "lang": config["lang"],
+    }
+    if stale:
+        return unknown
+    if config["agents"] is not None:
+        agents = _number(records.get("agents"), upstream_now_ms)
+        if agents is None:
+            return unknown
+        if agents < 1:
+            return {**unknown, "state": "closed", "text": texts["closed"]}
+    wait_record = records.get("wait")
+    wait_ms = _number(wait_record, upstream_now_ms)
+    too_few = (
+        wait_record is not None
+        and wait_record.get("value", {}).get("type") == "AVERAGE_DURATION"
+        and wait_record["value"]["count"] < config["min_calls"]
+    )
+    ahead = None
+    if config["queue"] is not None:
+        ahead = _number(records.get("queue"), upstream_now_ms)
+        if ahead is None:
+            return unknown
+        ahead = int(ahead)
+    if wait_ms is None or too_few:
+        return unknown
+    minutes, words = wait_text(max(wait_ms, 0), config)
+    state = "high_demand" if wait_ms >= config["high_demand_seconds"] * 1000 else "open"
+    text = texts[state].format(wait=words, ahead="" if ahead is None else ahead, minutes=minutes)
+    return {
+        "state": state,
+        "text": text,
+        "wait_minutes": minutes,
+        "wait_text": words,
+        "callers_ahead": ahead,
+        "lang": config["lang"],
+    }
+
+
+def encode(data: dict[str, Any]) -> tuple[bytes, str]:
+    """The response body and its ETag."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def cors_headers(config: dict[str, Any], origin: str | None) -> dict[str, str]:
+    """A CORS grant only for an allowed origin (or * when public, never with credentials)."""
+    if config["public"]:
+        return {"Access-Control-Allow-Origin": "*"}
+    if origin and origin.rstrip("/") in config["origins"]:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
+def frame_ancestors(config: dict[str, Any]) -> str:
+    if config["public"]:
+        return "frame-ancestors *"
+    return "frame-ancestors " + " ".join(["'self'", *config["origins"]])
