@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 import weakref
 from typing import Any
 
@@ -294,18 +293,12 @@ async def holds_lease(token: str) -> bool:
     return await get_redis().get(LEASE) == token
 
 
-async def read_for_widget(
-    fields: list[str], client_key: str, window_seconds: int
-) -> tuple[list[dict[str, Any] | None], dict[str, Any], int]:
-    """The records at `fields`, the status, and how many requests `client_key` has made in this
-    rate-limit window (counted in the same round trip)."""
-    window = int(time.time()) // window_seconds
-    counter = f"{PREFIX}rate:{client_key}:{window}"
+async def read_for_widget(fields: list[str]) -> tuple[list[dict[str, Any] | None], dict[str, Any]]:
+    """The records at `fields` and the status, in one round trip."""
     async with get_redis().pipeline(transaction=False) as pipe:
-        pipe.hmget(LIVE_RECORD, fields) if fields else pipe.echo("")
+        if fields:
+            pipe.hmget(LIVE_RECORD, fields)
         pipe.hgetall(STATUS)
-        pipe.incr(counter)
-        pipe.expire(counter, window_seconds * 2)
-        raw, status, count, _ = await pipe.execute()
-    found = [json.loads(r) if r else None for r in raw] if fields else []
-    return found, status_to_wire(status), int(count)
+        *raw, status = await pipe.execute()
+    found = [json.loads(r) if r else None for r in raw[0]] if fields else []
+    return found, status_to_wire(status)

@@ -108,10 +108,9 @@ def payload(
             return {**unknown, "state": "closed", "text": texts["closed"]}
     wait_record = records.get("wait")
     wait_ms = _number(wait_record, upstream_now_ms)
+    wait_value = (wait_record or {}).get("value") or {}
     too_few = (
-        wait_record is not None
-        and wait_record.get("value", {}).get("type") == "AVERAGE_DURATION"
-        and wait_record["value"]["count"] < config["min_calls"]
+        wait_value.get("type") == "AVERAGE_DURATION" and wait_value["count"] < config["min_calls"]
     )
     ahead = None
     if config["queue"] is not None:

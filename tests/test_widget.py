@@ -5,6 +5,7 @@ import threading
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from playwright.sync_api import expect
@@ -101,6 +102,16 @@ def average(total_ms, calls, waiting=0):
             "Wait time is not available right now.",
         ),
         (
+            {
+                "wait": {"state": "initializing", "value": None},
+                "queue": count(2),
+                "agents": count(3),
+            },
+            False,
+            "unknown",
+            "Wait time is not available right now.",
+        ),
+        (
             {"wait": None, "queue": count(2), "agents": count(3)},
             False,
             "unknown",
@@ -131,7 +142,27 @@ def test_minutes_round_up_to_the_configured_step():
     assert widgets.wait_text(59_999, config) == (0, "under 1 min")
 
 
-# --- over HTTP -----------------------------------------------------------------------------------
+def reset_caches():
+    """Forgets cached configs, payloads and rate counts (as time passing would)."""
+    from metrics import widget_asgi
+
+    widgets._configs.clear()
+    widget_asgi._payloads.clear()
+    widget_asgi._counts.clear()
+
+
+# --- over HTTP, through the real ASGI application ------------------------------------------------
+
+
+def asgi_get(path: str, **headers: str) -> httpx.Response:
+    from dashboard.asgi import application
+
+    async def get():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            return await http.get(path, headers=headers)
+
+    return async_to_sync(get)()
 
 
 @pytest.fixture
@@ -150,7 +181,7 @@ def sales_widget(db, redis_db):
         queue_category="Sales",
         allowed_origins="https://www.example.com",
     )
-    widgets._configs.clear()
+    reset_caches()
     now = services.now_ms()
     async_to_sync(live.write_records)(
         [
@@ -185,50 +216,51 @@ def sales_widget(db, redis_db):
     )
     async_to_sync(live.update_status)(poll_ok_ms=now, ws_ok_ms=now)
     yield widget
-    widgets._configs.clear()
+    reset_caches()
 
 
 def test_the_payload_holds_only_public_fields(client, sales_widget, settings):
-    response = client.get("/widget/sales.json")
+    response = asgi_get("/widget/sales.json")
     assert response.status_code == 200
     data = response.json()
     assert data["text"] == "Current wait: about 3 min · 4 callers ahead"
     raw = response.content.decode()
     for private in ("AWTGRP01", "CIQGRP01", "finished", "last_update", "Sales", "metric"):
         assert private not in raw
-    assert response["Cache-Control"] == "public, max-age=5"
+    assert response.headers["cache-control"] == "public, max-age=5"
 
 
 def test_cors_only_for_allowed_origins(client, sales_widget):
-    allowed = client.get("/widget/sales.json", HTTP_ORIGIN="https://www.example.com")
-    assert allowed["Access-Control-Allow-Origin"] == "https://www.example.com"
-    refused = client.get("/widget/sales.json", HTTP_ORIGIN="https://evil.example")
-    assert "Access-Control-Allow-Origin" not in refused
+    allowed = asgi_get("/widget/sales.json", origin="https://www.example.com")
+    assert allowed.headers["access-control-allow-origin"] == "https://www.example.com"
+    refused = asgi_get("/widget/sales.json", origin="https://evil.example")
+    assert "access-control-allow-origin" not in refused.headers
     sales_widget.public = True
     sales_widget.save()
-    widgets._configs.clear()
-    anyone = client.get("/widget/sales.json", HTTP_ORIGIN="https://evil.example")
-    assert anyone["Access-Control-Allow-Origin"] == "*"
-    assert "Access-Control-Allow-Credentials" not in anyone
+    reset_caches()
+    anyone = asgi_get("/widget/sales.json", origin="https://evil.example")
+    assert anyone.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in anyone.headers
 
 
 def test_a_matching_etag_gets_304(client, sales_widget):
-    first = client.get("/widget/sales.json")
-    again = client.get("/widget/sales.json", HTTP_IF_NONE_MATCH=first["ETag"])
+    first = asgi_get("/widget/sales.json")
+    again = asgi_get("/widget/sales.json", **{"if-none-match": first.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
 
 
 def test_stale_data_shows_the_fallback_text(client, sales_widget):
     async_to_sync(live.update_status)(poll_ok_ms=1, ws_ok_ms=1)
-    data = client.get("/widget/sales.json").json()
+    reset_caches()
+    data = asgi_get("/widget/sales.json").json()
     assert data == {**data, "state": "unknown", "wait_minutes": None, "callers_ahead": None}
     assert data["text"] == "Wait time is not available right now."
 
 
 def test_each_client_is_rate_limited(client, sales_widget, settings):
     settings.WIDGET_RATE_LIMIT = 5
-    statuses = [client.get("/widget/sales.json").status_code for _ in range(7)]
+    statuses = [asgi_get("/widget/sales.json").status_code for _ in range(7)]
     assert statuses == [200] * 5 + [429] * 2
 
 
@@ -239,7 +271,7 @@ def test_the_iframe_may_only_be_framed_by_allowed_sites(client, sales_widget):
 
 
 def test_an_unknown_widget_is_404(client, redis_db, db):
-    assert client.get("/widget/nope.json").status_code == 404
+    assert asgi_get("/widget/nope.json").status_code == 404
 
 
 # --- in a browser, embedded in a third-party page --------------------------------------------

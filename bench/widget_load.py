@@ -1,0 +1,240 @@
+"""Load on the public widget's JSON endpoint: requests/s and latency, and proof that the
+upstream sees no request caused by it.
+
+    .venv/bin/python bench/widget_load.py [--seconds 15] [--connections 64]
+
+Starts its own Daphne (test settings, a private Redis database and a temporary SQLite file) and
+an emulator (only to count upstream requests: nothing in this run polls it), drives
+/widget/<slug>.json with wrk (Debian package `wrk`), and prints and appends the figures to
+bench/RESULTS.md. Only 127.0.0.1 is used; everything stops by itself.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer")
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Migrates the temporary database and creates the widget, its metrics and live values."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from metrics import live, services
+    from metrics.models import Metric, Widget
+
+    call_command("migrate", verbosity=0)
+    wait = Metric.objects.create(
+        metric_id="AWTGRP01",
+        name="Average Wait Time",
+        category_type="GROUP",
+        categories=["Sales"],
+        public=True,
+    )
+    queue = Metric.objects.create(
+        metric_id="CIQGRP01",
+        name="Calls in Queue",
+        category_type="GROUP",
+        categories=["Sales"],
+        public=True,
+    )
+    Widget.objects.create(
+        slug="sales",
+        name="Sales",
+        wait_metric=wait,
+        wait_category="Sales",
+        queue_metric=queue,
+        queue_category="Sales",
+        public=True,
+    )
+
+    async def values():
+        now = services.now_ms()
+        await live.get_redis().flushdb()
+        await live.write_records(
+            [
+                {
+                    "metric_id": "AWTGRP01",
+                    "category": "Sales",
+                    "state": "live",
+                    "error": "",
+                    "value": {
+                        "type": "AVERAGE_DURATION",
+                        "count": 40,
+                        "finished_ms": 5_000_000,
+                        "up": 2,
+                        "down": 0,
+                        "last_update_ms": now,
+                    },
+                    "upstream_ms": now,
+                    "source": "poll",
+                    "received_ms": now,
+                },
+                {
+                    "metric_id": "CIQGRP01",
+                    "category": "Sales",
+                    "state": "live",
+                    "error": "",
+                    "value": {"type": "COUNT", "count": 5, "last_update_ms": now},
+                    "upstream_ms": now,
+                    "source": "poll",
+                    "received_ms": now,
+                },
+            ]
+        )
+        # Fresh for the whole run: this run has no poller.
+        await live.update_status(poll_ok_ms=now + 3_600_000, ws_ok_ms=now + 3_600_000)
+        await live.close_redis()
+
+    asyncio.run(values())
+
+
+def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+
+    db = Path(tempfile.mkdtemp()) / "widget-bench.sqlite3"
+    emulator_port, web_port = free_port(), free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "REDIS_URL": REDIS_URL,
+        "ACR_BASE_URL": f"http://127.0.0.1:{emulator_port}",
+        "ACR_AUTH_KEY": "bench-key",
+        "WIDGET_RATE_LIMIT": str(10**9),  # all load comes from one address here
+        "LOG_LEVEL": "WARNING",
+    }
+    prepare(env)
+    procs = [
+        subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "acr_emulator",
+                "--port",
+                str(emulator_port),
+                "--scenario",
+                "static",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(web_port),
+                "dashboard.asgi:application",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        url = f"http://127.0.0.1:{web_port}/widget/sales.json"
+        wait_for(url)
+        wait_for(f"http://127.0.0.1:{emulator_port}/_emulator/stats")
+        print("payload:", httpx.get(url).text)
+        upstream_before = httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/stats").json()
+        result = run_wrk(url, args.seconds, args.connections)
+        upstream_after = httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/stats").json()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+    upstream = upstream_after["requests_total"] - upstream_before["requests_total"]
+    verdict = "PASS" if result["rps"] >= 2000 and result["p99"] < 50 and upstream == 0 else "FAIL"
+    table = (
+        "| requests/s | p50 ms | p99 ms | requests | non-2xx | socket errors | upstream requests "
+        "| target |\n|---|---|---|---|---|---|---|---|\n"
+        f"| {result['rps']:.0f} | {result['p50']:.2f} | {result['p99']:.2f} | {result['requests']} "
+        f"| {result['non_2xx']} | {result['socket_errors']} | {upstream} | {verdict} "
+        "(>= 2,000 req/s, p99 < 50 ms, 0 upstream) |"
+    )
+    print(table)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,  # noqa: S603,S607
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as results:
+        results.write(
+            f"\n## Widget JSON load, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"{os.cpu_count()} cores, commit {commit}\n\n"
+            f"wrk -t2 -c{args.connections} -d{args.seconds}s against one Daphne process.\n\n"
+            f"{table}\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The widget's JSON endpoint as a bare ASGI app, in front of Django.
+
+It takes anonymous traffic at any rate, so it skips Django's middleware and URL routing (a sync
+middleware there costs a thread hop per request): one Redis round trip, a pure function, and the
+response. The widget configuration is read from the database at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from metrics import live, widgets
+
+PATH = re.compile(r"^/widget/(?P<slug>[-a-zA-Z0-9_]+)\.json$")
+ALLOWED_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def matches(scope: dict[str, Any]) -> bool:
+    return scope["type"] == "http" and PATH.match(scope["path"]) is not None
+
+
+async def _config(slug: str) -> dict[str, Any] | None:
+    hit = widgets._configs.get(slug)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return await sync_to_async(widgets.cached_config)(slug)
+
+
+async def _respond(send, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def respond(scope: dict[str, Any], send) -> None:
+    slug = PATH.match(scope["path"])["slug"]
+    config = await _config(slug)
+    if config is None:
+        await _respond(send, 404, {"Content-Type": "text/plain"}, b"no such widget")
+        return
+    cors = widgets.cors_headers(config, _header(scope, b"origin"))
+    if scope["method"] not in ALLOWED_METHODS:
+        await _respond(send, 405, {**cors, "Allow": ", ".join(sorted(ALLOWED_METHODS))})
+        return
+    if scope["method"] == "OPTIONS":
+        await _respond(send, 204, {**cors, "Access-Control-Max-Age": "86400"})
+        return
+    if not _allow(_client(scope)):
+        await _respond(send, 429, {**cors, "Retry-After": str(settings.WIDGET_RATE_WINDOW)})
+        return
+    body, etag = await _payload(slug, config)
+    headers = {
+        **cors,
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={config['max_age']}",
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in (_header(scope, b"if-none-match") or ""):
+        await _respond(send, 304, headers)
+    else:
+        await _respond(send, 200, headers, b"" if scope["method"] == "HEAD" else body)
+
+
+# The payload is the same for every visitor: it is computed at most once per PAYLOAD_SECONDS
+# per widget and process, so a flood of requests costs no Redis round trip each.
+PAYLOAD_SECONDS = 1.0
+_payloads: dict[str, tuple[float, bytes, str]] = {}
+
+
+async def _payload(slug: str, config: dict[str, Any]) -> tuple[bytes, str]:
+    hit = _payloads.get(slug)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    sources = {name: config[name] for name in ("wait", "queue", "agents") if config[name]}
+    fields = [live.tile_field(s["metric_id"], s["category"]) for s in sources.values()]
+    found, status = await live.read_for_widget(fields)
+    now = time.time_ns() // 1_000_000
+    fresh_ms = max(status["poll_ok_ms"], status["ws_ok_ms"])
+    data = widgets.payload(
+        config,
+        dict(zip(sources, found, strict=True)),
+        upstream_now_ms=now + status["upstream_offset_ms"],
+        stale=now - fresh_ms > settings.ACR_STALE_SECONDS * 1000,
+    )
+    body, etag = widgets.encode(data)
+    _payloads[slug] = (time.monotonic() + PAYLOAD_SECONDS, body, etag)
+    return body, etag
+
+
+# Requests per client address in the current window, counted in this process (with several web
+# processes, the limit applies per process).
+_window: list[int] = [0]
+_counts: dict[str, int] = {}
+
+
+def _client(scope: dict[str, Any]) -> str:
+    return (scope.get("client") or ("unknown", 0))[0]
+
+
+def _allow(client: str) -> bool:
+    window = int(time.monotonic() // settings.WIDGET_RATE_WINDOW)
+    if window != _window[0]:
+        _window[0] = window
+        _counts.clear()
+    _counts[client] = _counts.get(client, 0) + 1
+    return _counts[client] <= settings.WIDGET_RATE_LIMIT
+
+
+def with_widget(django_app):
+    """Wraps the Django ASGI app: widget JSON requests are answered here, the rest by Django."""
+
+    async def app(scope, receive, send):
+        if matches(scope):
+            await respond(scope, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return app
