@@ -8,7 +8,7 @@ _base = Path(__file__).resolve().parent.parent
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_DEBUG", "0")
-os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("SECURE_HTTPS", "0")
 
 from dashboard.settings import *  # noqa: E402,F403
 from dashboard.settings import DATABASES  # noqa: E402

@@ -15,6 +15,11 @@ from django.conf import settings
 from metrics import boards, live
 
 MAX_INCOMING_BYTES = 1024
+# A browser only asks for a snapshot after a gap: more than this many messages in
+# RATE_WINDOW_SECONDS is abuse, and the socket is closed.
+MAX_INCOMING_MESSAGES = 10
+RATE_WINDOW_SECONDS = 10.0
+CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
 
@@ -35,6 +40,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.joined = []
+        self.received: list[float] = []
         access = await self.authorize()
         if access is None:
             await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: the handshake is refused
@@ -54,6 +60,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # The only thing a browser may ask for is a fresh snapshot.
         if bytes_data is not None or text_data is None or len(text_data) > MAX_INCOMING_BYTES:
             await self.close(code=1009)
+            return
+        now = time.monotonic()
+        self.received = [t for t in self.received if now - t < RATE_WINDOW_SECONDS] + [now]
+        if len(self.received) > MAX_INCOMING_MESSAGES:
+            await self.close(code=CLOSE_TOO_MANY)
             return
         try:
             message = json.loads(text_data)

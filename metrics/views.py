@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from metrics import boards, services
 from metrics.models import Board, Sample, Tile
@@ -22,6 +23,7 @@ def all_metrics_board(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/board.html", {"page": page, "title": "All metrics"})
 
 
+@xframe_options_sameorigin  # the admin shows it as a live preview
 @login_required
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     found = get_object_or_404(Board, slug=slug)

@@ -15,7 +15,7 @@ remember() { # remember NAME FILE: a generated secret that stays the same across
 
 export PORT="${PORT:-8000}" WEB_PORT="${PORT:-8000}" WEB_HOST="${WEB_HOST:-127.0.0.1}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
-export SECURE_COOKIES="${SECURE_COOKIES:-0}" # plain http on this machine; set 1 behind TLS
+export SECURE_HTTPS="${SECURE_HTTPS:-0}" # plain http on this machine; set 1 behind TLS
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-$(remember secret .run/secret_key)}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 

@@ -232,10 +232,23 @@ def stack(processes, redis_db, settings):
 
 @pytest.fixture
 def browser():
+    """Chromium; every page, response and websocket frame it sees is scanned for a key."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        seen = KeyScan()
+        new_context = browser.new_context
+
+        def watched_context(**options):
+            context = new_context(**options)
+            context.on("page", seen.watch_page)
+            return context
+
+        browser.new_context = watched_context
+        browser.new_page = lambda **options: watched_context(**options).new_page()
         yield browser
+        seen.finish()
         browser.close()
+        seen.assert_clean()
 
 
 @pytest.fixture
@@ -283,3 +296,71 @@ def in_thread(function, *args):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(run).result(timeout=10)
+
+
+# --- the upstream key must never reach anything a browser receives -----------------------------
+
+# Every key the tests give an emulator matches this (see start_emulator).
+KEY_PATTERN = re.compile(r"test-[0-9a-f]{24}")
+
+
+class KeyScan:
+    """Collects what a browser received and finds any upstream key in it."""
+
+    def __init__(self) -> None:
+        self.pages: list = []
+        self.responses: list = []
+        self.texts: list[tuple[str, str]] = []
+
+    def watch_page(self, page) -> None:
+        self.pages.append(page)
+        page.on("response", lambda response: self.responses.append(response))
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived", lambda frame: self.texts.append((f"frame on {ws.url}", str(frame)))
+            ),
+        )
+
+    def finish(self) -> None:
+        for page in self.pages:
+            if not page.is_closed():
+                self.texts.append((f"page {page.url}", page.content()))
+        for response in self.responses:
+            try:
+                self.texts.append((f"response {response.url}", response.text()))
+            except Exception:  # noqa: BLE001, S110 - bodies of redirects and aborted loads
+                pass
+
+    def assert_clean(self) -> None:
+        leaks = [where for where, text in self.texts if KEY_PATTERN.search(text)]
+        assert not leaks, f"the upstream key reached the browser: {leaks[:5]}"
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_responses(monkeypatch):
+    """Every response the Django test client and every frame a WebsocketCommunicator gets in the
+    suite is scanned for an upstream key."""
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    def check(where: str, text: str) -> None:
+        assert not KEY_PATTERN.search(text), f"the upstream key reached a browser: {where}"
+
+    original_request = Client.request
+
+    def request(self, **environ):
+        response = original_request(self, **environ)
+        if not response.streaming:
+            check(environ.get("PATH_INFO", ""), response.content.decode("utf-8", "replace"))
+        return response
+
+    original_receive = WebsocketCommunicator.receive_output
+
+    async def receive_output(self, timeout=1):
+        message = await original_receive(self, timeout)
+        check("websocket frame", str(message))
+        return message
+
+    monkeypatch.setattr(Client, "request", request)
+    monkeypatch.setattr(WebsocketCommunicator, "receive_output", receive_output)

@@ -1,0 +1,116 @@
+"""Security checks: deploy settings, headers, CSRF, login throttling, socket abuse, key leaks,
+and names with markup rendered as text."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playwright.sync_api import expect
+
+from dashboard.asgi import application
+from tests.conftest import ROOT, KeyScan, log_in, start_stack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x7" * 30 + "-a-long-random-production-secret",
+        "ALLOWED_HOSTS": "dash.example.com",
+    }
+    env.pop("SECURE_HTTPS", None)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_pages_carry_a_content_security_policy(client):
+    response = client.get("/accounts/login/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src")[0]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_hsts_and_secure_cookies_behind_tls(client, settings):
+    settings.SECURE_HSTS_SECONDS = 31_536_000
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/accounts/login/").status_code == 301  # plain http is redirected
+    response = client.get("/accounts/login/", secure=True)
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_forms_need_a_csrf_token():
+    get_user_model().objects.create_user("ana", password="a-long-password-3")
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/accounts/login/", {"username": "ana", "password": "a-long-password-3"})
+    assert response.status_code == 403
+
+
+def test_failed_logins_are_throttled(client, settings):
+    get_user_model().objects.create_user("ana", password="a-long-password-3")
+    statuses = [
+        client.post("/accounts/login/", {"username": "ana", "password": "guess"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert statuses == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]  # the form, then locked
+    locked = client.post("/accounts/login/", {"username": "ana", "password": "a-long-password-3"})
+    assert locked.status_code == 429  # even the right password, for a while
+    assert "_auth_user_id" not in client.session
+
+
+async def test_a_flood_of_websocket_messages_closes_the_socket(redis_db):
+    def session_cookie():
+        user = get_user_model().objects.create_user("sup", password="a-long-password-4")
+        client = Client()
+        client.force_login(user)
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    headers = [(b"origin", b"http://127.0.0.1"), (b"cookie", await sync_to_async(session_cookie)())]
+    communicator = WebsocketCommunicator(application, "/ws/boards/all/", headers=headers)
+    assert (await communicator.connect())[0]
+    await communicator.receive_json_from(timeout=5)
+    for _ in range(11):
+        await communicator.send_json_to({"type": "snapshot"})
+    messages = [await communicator.receive_output(timeout=5) for _ in range(11)]
+    assert messages[-1] == {"type": "websocket.close", "code": 4429}
+
+
+def test_the_key_scanner_finds_a_leak():
+    scan = KeyScan()
+    scan.texts.append(("page", "config = {key: 'test-0123456789abcdef01234567'}"))
+    with pytest.raises(AssertionError, match="upstream key"):
+        scan.assert_clean()
+
+
+def test_names_with_markup_render_as_text(processes, redis_db, settings, supervisor, browser):
+    base_url, _ = start_stack(processes, settings.REDIS_URL, "--hostile-names")
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    expect(page.locator(".tile[data-state=live]").first).to_be_visible(timeout=20_000)
+    titles = page.locator("#board h2").all_inner_texts()
+    assert any("<img" in title for title in titles), titles  # shown, as text
+    categories = page.locator("#board .tile").evaluate_all(
+        "tiles => tiles.map(t => t.dataset.category)"
+    )
+    assert any("<" in category for category in categories), categories
+    assert page.locator("#board img, #board b, #board script").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
