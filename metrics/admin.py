@@ -16,6 +16,9 @@ class MetricAdmin(admin.ModelAdmin):
     search_fields = ("name", "metric_id")
     readonly_fields = ("metric_id", "name", "category_type", "categories", "in_catalog")
 
+    def has_add_permission(self, request) -> bool:
+        return False  # metrics come from the upstream's catalog
+
     def changelist_view(self, request, extra_context=None):
         # The upstream's status heads the metric list, in words an operator understands.
         health = async_to_sync(services.read_health)()

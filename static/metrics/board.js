@@ -129,10 +129,13 @@
     view.node.insertBefore(plot, view.node.querySelector(".tile-note"));
     const maxPoints = Math.ceil((tile.trend_hours * 3600) / 10);
     let drawn = false;
+    let disposed = false;
     let lastPoint = 0;
     loadPlotly().then(async () => {
+      if (disposed) return;
       const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
       const data = response.ok ? await response.json() : { t: [], v: [] };
+      if (disposed) return; // redrawn meanwhile: this tile is no longer on the page
       const colour = getComputedStyle(document.body).color;
       window.Plotly.newPlot(plot, [{ x: data.t.map((t) => new Date(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
         margin: { l: 40, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
@@ -150,6 +153,11 @@
         window.Plotly.extendTraces(plot, { x: [[new Date(serverNow())]], y: [[raw]] }, [0], maxPoints);
       }
       return raw;
+    };
+    // Plotly keeps a drawn chart alive (a window "resize" listener holds it) until it is purged.
+    view.dispose = () => {
+      disposed = true;
+      if (drawn) window.Plotly.purge(plot);
     };
     return view;
   }
@@ -221,8 +229,12 @@
     root.replaceChildren(...sections);
   }
 
-  function render() {
+  function dropViews() {
+    for (const view of views) if (view.dispose) view.dispose();
     views = [];
+  }
+  function render() {
+    dropViews();
     displayed.clear();
     if (page.boards) renderConfigured();
     else renderAllMetrics();
@@ -362,7 +374,7 @@
     message.setAttribute("role", "alert");
     message.append(el("h1", "", "This display link was revoked"), el("p", "", "Ask an administrator for a new display link for this screen."));
     root.replaceChildren(message);
-    views = [];
+    dropViews();
     setConnection("revoked", "Revoked");
   }
   async function checkStillValid() {
