@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import boards, services
-from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Tile, Widget
+from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Team, Tile, Widget
 
 
 @admin.register(Metric)
@@ -118,3 +118,9 @@ class WidgetAdmin(admin.ModelAdmin):
             }
         context = {**(extra_context or {}), "snippets": snippets}
         return super().change_view(request, object_id, form_url, context)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    filter_horizontal = ("supervisors", "viewers", "boards")

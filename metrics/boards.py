@@ -74,8 +74,11 @@ def _access(boards: list[Board], extra_groups: list[str]) -> Access:
     return metric_ids, groups + [board_group(b.pk) for b in boards] + extra_groups
 
 
-def board_access(slug: str) -> Access | None:
-    board = Board.objects.filter(slug=slug).first()
+def board_access(user, slug: str) -> Access | None:
+    """A board's metrics and groups, for a user allowed to see it (None otherwise)."""
+    from metrics.access import visible_boards
+
+    board = visible_boards(user).filter(slug=slug).first()
     return None if board is None else _access([board], [])
 
 

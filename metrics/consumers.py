@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from metrics import boards, live
+from metrics import access, boards, live
 
 MAX_INCOMING_BYTES = 1024
 # A browser only asks for a snapshot after a gap: more than this many messages in
@@ -33,6 +33,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     to join, or None to refuse the handshake."""
 
     metric_ids: set[str] | None = None
+    visible: access.Scope = access.Scope(None)  # (self.scope is the ASGI scope)
     joined: list[str]
 
     async def authorize(self) -> tuple[set[str] | None, list[str]] | None:
@@ -79,11 +80,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def send_snapshot(self) -> None:
         snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
+        snapshot = access.within_scope(snapshot, self.visible)
         stale_ms = int(settings.ACR_STALE_SECONDS * 1000)
         await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
 
     async def tiles_update(self, event: dict) -> None:
-        await self.send_json({"type": "tiles", "tiles": event["tiles"]})
+        tiles = [t for t in event["tiles"] if self.visible.allows(t["category"])]
+        if tiles:
+            await self.send_json({"type": "tiles", "tiles": tiles})
 
     async def status_update(self, event: dict) -> None:
         await self.send_json({"type": "status", "status": event["status"]})
@@ -96,22 +100,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
 
 class AllMetricsConsumer(LiveConsumer):
+    """Every metric for staff; a supervisor's own queues and agents only."""
+
     async def authorize(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        scope = await database_sync_to_async(access.live_scope)(self.scope.get("user"))
+        if scope is None:
             return None
+        self.visible = scope
         return None, [live.ALL_GROUP]
 
 
 class BoardConsumer(LiveConsumer):
     async def authorize(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return None
-        found = await database_sync_to_async(boards.board_access)(
-            self.scope["url_route"]["kwargs"]["slug"]
+        return await database_sync_to_async(boards.board_access)(
+            self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"]
         )
-        return found
 
 
 class DisplayConsumer(LiveConsumer):

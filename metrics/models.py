@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -284,3 +285,32 @@ class Widget(models.Model):
                 errors[field] = "Use only {wait}, {ahead} and {minutes} as placeholders."
         if errors:
             raise ValidationError(errors)
+
+
+class Team(models.Model):
+    """Who sees what: supervisors see their team's queues and agents live and the boards shared
+    with the team; viewers see the shared boards only. Staff (admins) see everything."""
+
+    name = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(
+        default=list, blank=True, help_text='GROUP category values, e.g. ["Sales"].'
+    )
+    agents = models.JSONField(
+        default=list, blank=True, help_text='AGENT category values, e.g. ["Ana García(201)"].'
+    )
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="supervised_teams", blank=True
+    )
+    viewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="viewed_teams", blank=True
+    )
+    boards = models.ManyToManyField(Board, related_name="teams", blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        for field in ("queues", "agents"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValidationError({field: "A list of category values (strings)."})

@@ -3,22 +3,29 @@
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from metrics import boards, services
-from metrics.models import Board, Sample, Tile
+from metrics import access, boards, services
+from metrics.models import Sample, Tile
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "metrics/home.html", {"boards": Board.objects.all()})
+    context = {
+        "boards": access.visible_boards(request.user),
+        "live": access.live_scope(request.user) is not None,
+    }
+    return render(request, "metrics/home.html", context)
 
 
 @login_required
 def all_metrics_board(request: HttpRequest) -> HttpResponse:
+    if access.live_scope(request.user) is None:
+        raise PermissionDenied("No team of yours has queues or agents to show.")
     page = {"title": "All metrics", "ws": "/ws/boards/all/", "boards": None, "kiosk": False}
     return render(request, "metrics/board.html", {"page": page, "title": "All metrics"})
 
@@ -26,7 +33,7 @@ def all_metrics_board(request: HttpRequest) -> HttpResponse:
 @xframe_options_sameorigin  # the admin shows it as a live preview
 @login_required
 def board(request: HttpRequest, slug: str) -> HttpResponse:
-    found = get_object_or_404(Board, slug=slug)
+    found = get_object_or_404(access.visible_boards(request.user), slug=slug)
     page = {
         "title": found.title or found.name,
         "ws": f"/ws/boards/{found.slug}/",
@@ -66,7 +73,8 @@ def _trend(tile: Tile) -> JsonResponse:
 
 @login_required
 def board_trend(request: HttpRequest, slug: str, tile_id: int) -> JsonResponse:
-    tile = get_object_or_404(Tile.objects.select_related("metric"), pk=tile_id, board__slug=slug)
+    board = get_object_or_404(access.visible_boards(request.user), slug=slug)
+    tile = get_object_or_404(Tile.objects.select_related("metric"), pk=tile_id, board=board)
     return _trend(tile)
 
 

@@ -257,15 +257,16 @@ def page(browser):
 
 
 @pytest.fixture
-def supervisor():
-    # Created before Playwright starts: its sync API runs an event loop in this thread.
-    return get_user_model().objects.create_user("supervisor", password=PASSWORD)
+def staff_user():
+    """An administrator: sees every board and metric. (Created before Playwright starts: its
+    sync API runs an event loop in this thread, where Django refuses ORM calls.)"""
+    return get_user_model().objects.create_user("staff_user", password=PASSWORD, is_staff=True)
 
 
 def log_in(page, base_url):
     page.goto(base_url + "/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.fill("#id_username", "supervisor")
+    page.fill("#id_username", "staff_user")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page.get_by_role("link", name="All metrics")).to_be_visible()

@@ -90,7 +90,7 @@ def set_count(emulator, category, count):
     )
 
 
-def test_a_board_renders_every_tile_type_and_its_thresholds(stack, floor_board, supervisor, page):
+def test_a_board_renders_every_tile_type_and_its_thresholds(stack, floor_board, staff_user, page):
     base_url, emulator = stack
     log_in(page, base_url)
     page.goto(base_url + "/boards/floor/")

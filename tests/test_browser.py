@@ -1,5 +1,5 @@
 """End to end: every process really started (emulator, Daphne, Celery worker and beat, the
-subscriber), and Chromium driven by Playwright as a supervisor would use it."""
+subscriber), and Chromium driven by Playwright as a staff_user would use it."""
 
 import json
 import re
@@ -13,7 +13,7 @@ from tests.conftest import in_thread, log_in, start_emulator, start_stack
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_supervisor_sees_a_duration_tile_tick(stack, supervisor, page):
+def test_a_supervisor_sees_a_duration_tile_tick(stack, staff_user, page):
     base_url, emulator = stack
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
@@ -63,7 +63,7 @@ def test_a_supervisor_sees_a_duration_tile_tick(stack, supervisor, page):
     assert not [f for f in frames if emulator.auth_key in str(f)]
 
 
-def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, supervisor, page, processes):
+def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, staff_user, page, processes):
     base_url, emulator = stack
     log_in(page, base_url)
     page.goto(base_url + "/boards/all/")
@@ -85,7 +85,7 @@ def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, supervisor,
 
 
 def test_durations_are_right_when_the_upstream_clock_is_two_minutes_ahead(
-    processes, redis_db, settings, supervisor, page
+    processes, redis_db, settings, staff_user, page
 ):
     base_url, emulator = start_stack(processes, settings.REDIS_URL, "--skew-ms", "120000")
     log_in(page, base_url)
@@ -105,7 +105,7 @@ def test_durations_are_right_when_the_upstream_clock_is_two_minutes_ahead(
 
 
 def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
-    stack, supervisor, browser
+    stack, staff_user, browser
 ):
     base_url, emulator = stack
     pages = [browser.new_context().new_page() for _ in range(4)]
@@ -138,7 +138,7 @@ def count_record(category: str, count: int) -> dict:
     }
 
 
-def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, supervisor, page):
+def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, page):
     from metrics import live, services
 
     base_url, _ = stack
@@ -159,7 +159,7 @@ def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, supervisor, pa
     assert any('"snapshot"' in str(frame) for frame in sent)
 
 
-def test_an_undocumented_value_type_shows_as_unsupported(stack, supervisor, page):
+def test_an_undocumented_value_type_shows_as_unsupported(stack, staff_user, page):
     base_url, emulator = stack
     log_in(page, base_url)
     page.goto(base_url + "/boards/all/")

@@ -14,7 +14,9 @@ ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
 def session_headers() -> list[tuple[bytes, bytes]]:
-    user = get_user_model().objects.create_user("supervisor", password="a-long-password-1")
+    user = get_user_model().objects.create_user(
+        "staff_user", password="a-long-password-1", is_staff=True
+    )
     client = Client()
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"

@@ -75,7 +75,9 @@ def test_failed_logins_are_throttled(client, settings):
 
 async def test_a_flood_of_websocket_messages_closes_the_socket(redis_db):
     def session_cookie():
-        user = get_user_model().objects.create_user("sup", password="a-long-password-4")
+        user = get_user_model().objects.create_user(
+            "sup", password="a-long-password-4", is_staff=True
+        )
         client = Client()
         client.force_login(user)
         return f"sessionid={client.cookies['sessionid'].value}".encode()
@@ -97,7 +99,7 @@ def test_the_key_scanner_finds_a_leak():
         scan.assert_clean()
 
 
-def test_names_with_markup_render_as_text(processes, redis_db, settings, supervisor, browser):
+def test_names_with_markup_render_as_text(processes, redis_db, settings, staff_user, browser):
     base_url, _ = start_stack(processes, settings.REDIS_URL, "--hostile-names")
     page = browser.new_page()
     dialogs = []

@@ -1,0 +1,135 @@
+"""Who sees what, with named users: an admin, the Sales supervisor, the Support supervisor, a
+user with no team, and an anonymous visitor. Every page, JSON endpoint and websocket refuses
+what the user may not see, including by guessing ids and slugs."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from dashboard.asgi import application
+from metrics import services
+from metrics.models import Board, Metric, Team, Tile
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture
+def floor():
+    """Two teams, a board each, and their supervisors."""
+    users = get_user_model().objects
+    people = {
+        "admin": users.create_user("admin", password="pw-admin-long-1", is_staff=True),
+        "sales": users.create_user("sally", password="pw-sales-long-1"),
+        "support": users.create_user("sam", password="pw-support-long-1"),
+        "nobody": users.create_user("nora", password="pw-nobody-long-1"),
+    }
+    queue = Metric.objects.create(
+        metric_id="CIQ",
+        name="Calls in Queue",
+        category_type="GROUP",
+        categories=["Sales", "Support"],
+    )
+    boards = {}
+    for name, user in (("Sales", people["sales"]), ("Support", people["support"])):
+        board = Board.objects.create(name=name, slug=name.lower())
+        tile = Tile.objects.create(board=board, metric=queue, category=name, kind="trend")
+        team = Team.objects.create(name=name, queues=[name])
+        team.supervisors.add(user)
+        team.boards.add(board)
+        boards[name] = (board, tile)
+    return people, boards
+
+
+def client_for(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def test_pages_and_json_refuse_other_teams(floor, redis_db):
+    people, boards = floor
+    sales, support = client_for(people["sales"]), client_for(people["support"])
+    _, support_tile = boards["Support"]
+
+    assert sales.get("/boards/sales/").status_code == 200
+    assert sales.get("/boards/support/").status_code == 404  # not even its existence
+    assert sales.get(f"/boards/support/tiles/{support_tile.pk}/trend.json").status_code == 404
+    assert sales.get(f"/boards/sales/tiles/{support_tile.pk}/trend.json").status_code == 404
+    assert support.get("/boards/support/").status_code == 200
+    home = sales.get("/").content.decode()
+    assert "/boards/sales/" in home and "/boards/support/" not in home
+    assert sales.get("/admin/metrics/board/").status_code == 302  # not staff
+    assert client_for(people["nobody"]).get("/boards/all/").status_code == 403
+    assert client_for(people["admin"]).get("/boards/support/").status_code == 200
+    anonymous = client_for(None)
+    for path in (
+        "/",
+        "/boards/all/",
+        "/boards/sales/",
+        f"/boards/sales/tiles/{support_tile.pk}/trend.json",
+    ):
+        response = anonymous.get(path)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+async def connect(user, path):
+    def cookie():
+        client = client_for(user)
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    headers = [ORIGIN] + ([(b"cookie", await sync_to_async(cookie)())] if user else [])
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect()
+    return communicator if connected else None
+
+
+def record(category, count, at):
+    return {
+        "metric_id": "CIQ",
+        "category": category,
+        "state": "live",
+        "error": "",
+        "value": {"type": "COUNT", "count": count, "last_update_ms": at},
+        "upstream_ms": at,
+        "source": "poll",
+        "received_ms": at,
+    }
+
+
+async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db):
+    from metrics import live
+    from metrics.acr.values import CatalogMetric
+
+    people, _ = floor
+    assert await connect(people["sales"], "/ws/boards/support/") is None
+    assert await connect(None, "/ws/boards/sales/") is None
+    assert await connect(None, "/ws/boards/all/") is None
+    assert await connect(people["nobody"], "/ws/boards/all/") is None
+    assert await connect(people["sales"], "/ws/boards/no-such-board/") is None
+
+    await live.store_catalog(
+        [CatalogMetric("CIQ", "Calls in Queue", "GROUP", ("Sales", "Support"))]
+    )
+    now = services.now_ms()
+    await services.store_and_publish([record("Sales", 1, now), record("Support", 7, now)])
+    sales = await connect(people["sales"], "/ws/boards/all/")
+    snapshot = await sales.receive_json_from(timeout=5)
+    assert [m["categories"] for m in snapshot["metrics"]] == [["Sales"]]
+    assert [(t["category"], t["value"]["count"]) for t in snapshot["tiles"]] == [("Sales", 1)]
+
+    await services.store_and_publish([record("Support", 8, now + 1)])
+    assert await sales.receive_nothing(timeout=0.5)  # another team's update never arrives
+    await services.store_and_publish([record("Sales", 2, now + 1)])
+    update = await sales.receive_json_from(timeout=5)
+    assert [t["category"] for t in update["tiles"]] == ["Sales"]
+    await sales.disconnect()
+
+    admin = await connect(people["admin"], "/ws/boards/all/")
+    snapshot = await admin.receive_json_from(timeout=5)
+    assert sorted(t["category"] for t in snapshot["tiles"]) == ["Sales", "Support"]
+    await admin.disconnect()
