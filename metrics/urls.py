@@ -10,6 +10,10 @@ urlpatterns = [
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("health/", views.health, name="health"),
+    path("status/", views.status_page, name="status"),
+    path("history/", views.history_page, name="history"),
+    path("history/data.json", views.history_data, name="history-data"),
+    path("history/data.csv", views.history_csv, name="history-csv"),
     path("widget/<slug:slug>.json", widget_views.widget_json, name="widget-json"),
     path("widget/<slug:slug>/frame/", widget_views.widget_frame, name="widget-frame"),
 ]

@@ -1,16 +1,17 @@
 """Thin views: pages for boards and displays, trend data, health."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from metrics import access, boards, services
-from metrics.models import Sample, Tile
+from metrics import access, boards, history, services
+from metrics.models import Metric, Sample, Tile
 
 
 @login_required
@@ -95,3 +96,70 @@ async def health(request: HttpRequest) -> JsonResponse:
     if not user.is_staff:
         report = {k: v for k, v in report.items() if k != "metrics"}
     return JsonResponse(report, status=503 if report["status"] == "down" else 200)
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def _history_request(request: HttpRequest) -> tuple[access.Scope, Metric, datetime, datetime]:
+    """The scope, metric and time range asked for; refuses what the user may not see."""
+    scope = access.live_scope(request.user)
+    if scope is None:
+        raise PermissionDenied("No team of yours has queues or agents to show.")
+    metric = Metric.objects.filter(metric_id=request.GET.get("metric", "")).first()
+    if metric is None or (
+        scope.categories is not None and not set(metric.categories) & scope.categories
+    ):
+        raise Http404("no such metric")
+    try:
+        hours = float(request.GET.get("hours", "24"))
+    except ValueError:
+        raise BadRequest("hours must be a number") from None
+    if not 0 < hours <= 24 * 31:
+        raise BadRequest("hours must be between 0 and 744")
+    end = timezone.now()
+    return scope, metric, end - timedelta(hours=hours), end
+
+
+@login_required
+def history_page(request: HttpRequest) -> HttpResponse:
+    scope = access.live_scope(request.user)
+    if scope is None:
+        raise PermissionDenied("No team of yours has queues or agents to show.")
+    metrics = [
+        m
+        for m in Metric.objects.filter(in_catalog=True)
+        if scope.categories is None or set(m.categories) & scope.categories
+    ]
+    return render(request, "metrics/history.html", {"metrics": metrics, "title": "History"})
+
+
+@login_required
+def history_data(request: HttpRequest) -> JsonResponse:
+    scope, metric, start, end = _history_request(request)
+    return JsonResponse(
+        {
+            "metric": {"metric_id": metric.metric_id, "name": metric.name},
+            "series": history.series(metric.metric_id, scope, start, end),
+        }
+    )
+
+
+@login_required
+def history_csv(request: HttpRequest) -> HttpResponse:
+    scope, metric, start, end = _history_request(request)
+    name = f"{metric.metric_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
+    return HttpResponse(
+        history.as_csv(metric.metric_id, scope, start, end),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@login_required
+def status_page(request: HttpRequest) -> HttpResponse:
+    """The upstream's status in words an operator understands, and what to do about it."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only administrators see the upstream status.")
+    report = async_to_sync(services.read_health)()
+    return render(request, "metrics/status.html", {"health": report, "title": "Upstream status"})

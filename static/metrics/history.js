@@ -1,0 +1,52 @@
+// History: a Plotly chart of one metric over a range, a line per category, and its CSV.
+(() => {
+  "use strict";
+  const form = document.getElementById("history-form");
+  const chart = document.getElementById("history-chart");
+  const state = document.getElementById("history-state");
+  const csv = document.getElementById("history-csv");
+  let plotly = null;
+
+  function loadPlotly() {
+    if (!plotly) {
+      plotly = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = chart.dataset.plotly;
+        script.onload = resolve;
+        script.onerror = reject;
+        document.head.append(script);
+      });
+    }
+    return plotly;
+  }
+
+  async function show() {
+    const query = new URLSearchParams(new FormData(form)).toString();
+    csv.href = chart.dataset.csv + "?" + query;
+    state.textContent = "Loading…";
+    const started = performance.now();
+    const [response] = await Promise.all([fetch(chart.dataset.url + "?" + query), loadPlotly()]);
+    if (!response.ok) {
+      state.textContent = `Cannot show this history (${response.status}).`;
+      return;
+    }
+    const data = await response.json();
+    const traces = data.series.map((s) => ({
+      type: "scattergl", mode: "lines", name: s.category || "Total",
+      x: s.t.map((t) => new Date(t)), y: s.v, connectgaps: false,
+    }));
+    const colour = getComputedStyle(document.body).color;
+    await window.Plotly.react(chart, traces, {
+      margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: colour }, xaxis: { type: "date" }, yaxis: { rangemode: "tozero" },
+      legend: { orientation: "h" },
+    }, { displaylogo: false, responsive: true });
+    const points = data.series.reduce((n, s) => n + s.t.length, 0);
+    chart.dataset.renderMs = String(Math.round(performance.now() - started));
+    chart.dataset.series = String(data.series.length);
+    state.textContent = data.series.length ? `${data.metric.name}: ${data.series.length} series, ${points} points.` : "No samples in this range yet.";
+  }
+
+  form.addEventListener("submit", (event) => { event.preventDefault(); show(); });
+  if (form.querySelector("option")) show();
+})();

@@ -1,0 +1,118 @@
+"""History charts and CSV: reduced for drawing, peaks kept, scoped to what the user may see."""
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from metrics import history
+from metrics.models import Metric, Sample, Team
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_reduction_keeps_peaks_and_bounds_the_size():
+    times = list(range(86_400))
+    values = [float(t % 100) for t in times]
+    values[50_000] = 10_000.0  # one spike
+    t, v = history.reduce_points(times, values, 400)
+    assert len(t) <= 3 * 400
+    assert 10_000.0 in v and 0.0 in v
+    assert t == sorted(t)
+
+
+@pytest.fixture
+def sales_history():
+    supervisor = get_user_model().objects.create_user("sally", password=PASSWORD)
+    team = Team.objects.create(name="Sales", queues=["Sales"])
+    team.supervisors.add(supervisor)
+    Metric.objects.update_or_create(
+        metric_id="CIQGRP01",
+        defaults={
+            "name": "Calls in Queue",
+            "category_type": "GROUP",
+            "categories": ["Sales", "Support"],
+        },
+    )
+    Metric.objects.update_or_create(
+        metric_id="CBDDIR01",
+        defaults={
+            "name": "Calls by Direction",
+            "category_type": "CALL_DIRECTION",
+            "categories": ["Inbound"],
+        },
+    )
+    now = timezone.now()
+    Sample.objects.bulk_create(
+        Sample(metric_id="CIQGRP01", category=category, at=now - timedelta(minutes=m), value=m)
+        for m in range(1, 120)
+        for category in ("Sales", "Support", "=cmd|' /C calc'!A0")
+    )
+    return supervisor
+
+
+def test_a_supervisor_gets_only_their_queues(client, sales_history):
+    client.force_login(sales_history)
+    data = client.get("/history/data.json?metric=CIQGRP01&hours=24").json()
+    assert [s["category"] for s in data["series"]] == ["Sales"]
+    assert len(data["series"][0]["t"]) == 119
+    assert client.get("/history/data.json?metric=CBDDIR01").status_code == 404
+    assert client.get("/history/data.json?metric=NOPE").status_code == 404
+    assert client.get("/history/data.json?metric=CIQGRP01&hours=lots").status_code == 400
+    rows = list(
+        csv.reader(io.StringIO(client.get("/history/data.csv?metric=CIQGRP01").content.decode()))
+    )
+    assert rows[0] == ["time_utc", "metric_id", "category", "value"]
+    assert {row[2] for row in rows[1:]} == {"Sales"}
+
+
+def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history):
+    admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    client.force_login(admin)
+    body = client.get("/history/data.csv?metric=CIQGRP01&hours=3").content.decode()
+    assert "\n=cmd" not in body and ",=cmd" not in body
+    assert "'=cmd" in body
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client):
+    for path in (
+        "/history/",
+        "/history/data.json?metric=CIQGRP01",
+        "/history/data.csv",
+        "/status/",
+    ):
+        assert client.get(path).status_code == 302
+
+
+def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_history, browser):
+    base_url, _ = stack
+    page = browser.new_page()
+    page.goto(base_url + "/")
+    page.fill("#id_username", "sally")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.get_by_role("link", name="All metrics").click()
+    expect(page.locator('.tile[data-category="Sales"][data-state="live"]').first).to_be_visible(
+        timeout=20_000
+    )
+    categories = set(
+        page.locator("#board .tile").evaluate_all("ts => ts.map(t => t.dataset.category)")
+    )
+    assert categories == {"Sales"}  # not Support, not the agents of other teams
+
+    page.goto(base_url + "/history/")
+    page.select_option("#history-metric", "CIQGRP01")
+    page.click("text=Show")
+    expect(page.locator("#history-state")).to_contain_text("1 series", timeout=15_000)
+    expect(page.locator("#history-chart .main-svg").first).to_be_visible()
+    with page.expect_download() as download:
+        page.click("#history-csv")
+    content = open(download.value.path(), encoding="utf-8").read()
+    assert content.startswith("time_utc,metric_id,category,value")
+    assert re.search(r",CIQGRP01,Sales,", content)
