@@ -148,9 +148,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# CHANNEL_LAYER=pubsub: Redis pub/sub layer instead (compared in bench/fanout.py).
+_LAYERS = {"core": "core.RedisChannelLayer", "pubsub": "pubsub.RedisPubSubChannelLayer"}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis." + _LAYERS[env.str("CHANNEL_LAYER", default="core")],
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "acrdash"},
     }
 }
@@ -198,12 +200,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ACR_SAMPLE_SECONDS,
         "options": {"expires": ACR_SAMPLE_SECONDS},
     },
+    "check-alerts": {
+        "task": "metrics.tasks.check_alerts",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
     "prune-samples": {
         "task": "metrics.tasks.prune_samples",
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
 }
+
+# Alert e-mails: configure EMAIL_URL-style settings in deployment; printed to the log by default.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dashboard@localhost")
 
 LOGGING = {
     "version": 1,

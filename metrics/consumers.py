@@ -8,6 +8,7 @@ A board or display socket only ever receives the metrics of its own board(s).
 import json
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -22,10 +23,24 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
+# Group events every socket gets; their handlers never use the ORM.
+FANOUT_EVENTS = frozenset({"tiles.update", "status.update"})
 
 
 def server_time_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+# One group message reaches every socket of this process as the same object: its tiles are
+# encoded once (the last message's list and JSON are kept), not once per socket.
+_encoded: tuple[object, str] = (None, "")
+
+
+def tiles_json(tiles: list) -> str:
+    global _encoded
+    if _encoded[0] is not tiles:
+        _encoded = (tiles, json.dumps(tiles, separators=(",", ":")))
+    return _encoded[1]
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -52,6 +67,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.joined.append(group)
         await self.accept()
         await self.send_snapshot()
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale DB connections in a worker thread before every handler: one
+        # thread round trip per event per socket, most of the fan-out cost. The fan-out handlers
+        # don't use the ORM (authorize goes through database_sync_to_async, which does it).
+        if message["type"] in FANOUT_EVENTS:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
         for group in self.joined:
@@ -86,8 +110,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def tiles_update(self, event: dict) -> None:
         tiles = [t for t in event["tiles"] if self.visible.allows(t["category"])]
-        if tiles:
-            await self.send_json({"type": "tiles", "tiles": tiles})
+        if not tiles:
+            return
+        # What send_json would write, with the tiles' JSON shared by every socket that sees all.
+        if len(tiles) == len(event["tiles"]):
+            encoded = tiles_json(event["tiles"])
+        else:
+            encoded = json.dumps(tiles, separators=(",", ":"))
+        await self.send(
+            text_data=f'{{"type":"tiles","tiles":{encoded},"server_time_ms":{server_time_ms()}}}'
+        )
 
     async def status_update(self, event: dict) -> None:
         await self.send_json({"type": "status", "status": event["status"]})
@@ -127,3 +159,26 @@ class DisplayConsumer(LiveConsumer):
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})
         await self.close(code=CLOSE_REVOKED)
+
+
+class AlertConsumer(AsyncWebsocketConsumer):
+    """A logged-in user's alerts, pushed to whichever page they have open."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.group = f"user.{user.pk}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        await self.close(code=1008)  # nothing is accepted from the browser here
+
+    async def alert_fired(self, event: dict) -> None:
+        await self.send(text_data=json.dumps({"type": "alert", "message": event["message"]}))

@@ -314,3 +314,38 @@ class Team(models.Model):
             value = getattr(self, field)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValidationError({field: "A list of category values (strings)."})
+
+
+class AlertRule(models.Model):
+    """'Tell me when Sales' longest wait is above 120 s for 30 s': checked every few seconds
+    against the live state; fires once, then waits out its cooldown and quiet hours."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=200)
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE)
+    category = models.CharField(max_length=500, blank=True)
+    direction = models.CharField(max_length=10, choices=Tile.DIRECTIONS, default="above")
+    threshold = models.FloatField(help_text="Counts as they are; durations in seconds.")
+    for_seconds = models.PositiveIntegerField(default=30)
+    cooldown_minutes = models.PositiveIntegerField(default=15)
+    quiet_start = models.TimeField(null=True, blank=True, help_text="No alerts from (UTC)…")
+    quiet_end = models.TimeField(null=True, blank=True, help_text="…until (UTC).")
+    email = models.BooleanField(default=False, help_text="Also e-mail the owner.")
+    webhook_url = models.URLField(blank=True, help_text="Also POST a JSON message here.")
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertEvent(models.Model):
+    rule = models.ForeignKey(AlertRule, related_name="events", on_delete=models.CASCADE)
+    fired_at = models.DateTimeField(auto_now_add=True)
+    value = models.FloatField(null=True)
+    message = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-fired_at"]
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from metrics.consumers import AllMetricsConsumer, BoardConsumer, DisplayConsumer
+from metrics.consumers import AlertConsumer, AllMetricsConsumer, BoardConsumer, DisplayConsumer
 
 websocket_urlpatterns = [
     path("ws/boards/all/", AllMetricsConsumer.as_asgi()),
     path("ws/boards/<slug:slug>/", BoardConsumer.as_asgi()),
     path("ws/display/<str:token>/", DisplayConsumer.as_asgi()),
+    path("ws/alerts/", AlertConsumer.as_asgi()),
 ]

@@ -53,3 +53,10 @@ def record_samples() -> int:
 @shared_task(ignore_result=True)
 def prune_samples() -> int:
     return services.prune_samples()
+
+
+@shared_task(ignore_result=True)
+def check_alerts() -> int:
+    from metrics import alerts
+
+    return _run(alerts.check_all, services.now_ms())

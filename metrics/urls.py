@@ -11,6 +11,7 @@ urlpatterns = [
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("health/", views.health, name="health"),
     path("status/", views.status_page, name="status"),
+    path("alerts/", views.alerts_page, name="alerts"),
     path("history/", views.history_page, name="history"),
     path("history/data.json", views.history_data, name="history-data"),
     path("history/data.csv", views.history_csv, name="history-csv"),

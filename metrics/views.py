@@ -6,12 +6,13 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from metrics import access, boards, history, services
-from metrics.models import Metric, Sample, Tile
+from metrics.forms import AlertRuleForm
+from metrics.models import AlertEvent, AlertRule, Metric, Sample, Tile
 
 
 @login_required
@@ -163,3 +164,23 @@ def status_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only administrators see the upstream status.")
     report = async_to_sync(services.read_health)()
     return render(request, "metrics/status.html", {"health": report, "title": "Upstream status"})
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+@login_required
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    """A user's alert rules, their recent alerts, and a form for a new rule."""
+    if request.method == "POST" and "delete" in request.POST:
+        AlertRule.objects.filter(owner=request.user, pk=request.POST.get("delete")).delete()
+        return redirect("alerts")
+    form = AlertRuleForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.instance.owner = request.user
+        form.save()
+        return redirect("alerts")
+    rules = AlertRule.objects.filter(owner=request.user).select_related("metric")
+    events = AlertEvent.objects.filter(rule__owner=request.user).select_related("rule")[:50]
+    context = {"form": form, "rules": rules, "events": events, "title": "Alerts"}
+    return render(request, "metrics/alerts.html", context, status=400 if form.errors else 200)

@@ -1,0 +1,47 @@
+from django import forms
+
+from metrics import access
+from metrics.models import AlertRule, Metric
+
+
+class AlertRuleForm(forms.ModelForm):
+    """A rule on a metric and category the user may see, and nothing else."""
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name",
+            "metric",
+            "category",
+            "direction",
+            "threshold",
+            "for_seconds",
+            "cooldown_minutes",
+            "quiet_start",
+            "quiet_end",
+            "email",
+            "webhook_url",
+        ]
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scope = access.live_scope(user) or access.Scope(frozenset())
+        metrics = Metric.objects.filter(in_catalog=True)
+        if self.scope.categories is not None:
+            metrics = [m for m in metrics if set(m.categories) & self.scope.categories]
+            metrics = Metric.objects.filter(pk__in=[m.pk for m in metrics])
+        self.fields["metric"].queryset = metrics
+
+    def clean(self):
+        data = super().clean()
+        metric, category = data.get("metric"), data.get("category", "")
+        if metric is not None:
+            if metric.category_type != "NONE" and category not in metric.categories:
+                self.add_error("category", f"{metric.name} has no category {category!r}.")
+            elif not self.scope.allows(category):
+                self.add_error("category", "That queue or agent is not in your team.")
+        return data
