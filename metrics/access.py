@@ -64,4 +64,5 @@ def within_scope(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
             t for t in snapshot["tiles"] if t["metric_id"] in kept and scope.allows(t["category"])
         ],
         "mseq": {k: v for k, v in snapshot["mseq"].items() if k in kept},
+        "agents": {k: v for k, v in snapshot.get("agents", {}).items() if scope.allows(k)},
     }

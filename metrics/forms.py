@@ -7,6 +7,8 @@ from metrics.models import AlertRule, Metric
 class AlertRuleForm(forms.ModelForm):
     """A rule on a metric and category the user may see, and nothing else."""
 
+    webhook_url = forms.URLField(required=False, assume_scheme="https")
+
     class Meta:
         model = AlertRule
         fields = [

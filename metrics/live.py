@@ -30,6 +30,7 @@ LIVE_SEQ = PREFIX + "live:seq"
 SEQ = PREFIX + "seq"
 METRIC_SEQ = PREFIX + "metric:seq"
 STATUS = PREFIX + "status"
+AGENTS = PREFIX + "agents"
 CLOCK_BOUNDS = PREFIX + "clock:bounds"
 LEASE = PREFIX + "subscriber:lease"
 CLOCK_BOUNDS_KEPT = 40
@@ -167,7 +168,8 @@ async def read_snapshot() -> dict[str, Any]:
         pipe.hgetall(STATUS)
         pipe.get(SEQ)
         pipe.hgetall(METRIC_SEQ)
-        catalog, records, seqs, status, seq, metric_seqs = await pipe.execute()
+        pipe.hgetall(AGENTS)
+        catalog, records, seqs, status, seq, metric_seqs, agents = await pipe.execute()
     tiles = [{**json.loads(raw), "seq": int(seqs.get(field, 0))} for field, raw in records.items()]
     return {
         "metrics": json.loads(catalog) if catalog else [],
@@ -175,6 +177,7 @@ async def read_snapshot() -> dict[str, Any]:
         "status": status_to_wire(status),
         "seq": int(seq or 0),
         "mseq": {metric_id: int(n) for metric_id, n in metric_seqs.items()},
+        "agents": agents,  # display name -> AgentId, from the upstream's agent mapping
     }
 
 
@@ -302,3 +305,12 @@ async def read_for_widget(fields: list[str]) -> tuple[list[dict[str, Any] | None
         *raw, status = await pipe.execute()
     found = [json.loads(r) if r else None for r in raw[0]] if fields else []
     return found, status_to_wire(status)
+
+
+async def store_agents(mapping: dict[str, str]) -> None:
+    """Keeps the agent mapping, by display name (the AGENT category value)."""
+    async with get_redis().pipeline(transaction=True) as pipe:
+        pipe.delete(AGENTS)
+        if mapping:
+            pipe.hset(AGENTS, mapping={name: agent_id for agent_id, name in mapping.items()})
+        await pipe.execute()

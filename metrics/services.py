@@ -117,6 +117,10 @@ async def sync_catalog() -> list[dict[str, Any]]:
     try:
         async with upstream_client() as http:
             catalog = await client.fetch_catalog(http)
+            try:
+                await live.store_agents(await client.fetch_agent_mapping(http))
+            except (client.MetricRejected, client.BadResponse) as exc:
+                log.info("no agent names: %s", exc)  # optional: categories carry the names
     except client.UpstreamError as exc:
         log.error("catalog sync failed: %s", exc)
         await _report_failure(exc)

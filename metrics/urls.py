@@ -5,6 +5,7 @@ from metrics import views, widget_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("boards/all/", views.all_metrics_board, name="all-metrics"),
+    path("team/", views.team, name="team"),
     path("boards/<slug:slug>/", views.board, name="board"),
     path("boards/<slug:slug>/tiles/<int:tile_id>/trend.json", views.board_trend),
     path("display/<str:token>/", views.display, name="display"),

@@ -32,6 +32,15 @@ def all_metrics_board(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/board.html", {"page": page, "title": "All metrics"})
 
 
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """Drill-down: a live, sortable and searchable table of the user's agents and queues."""
+    if access.live_scope(request.user) is None:
+        raise PermissionDenied("No team of yours has queues or agents to show.")
+    page = {"ws": "/ws/boards/all/", "history": "/history/"}
+    return render(request, "metrics/team.html", {"page": page, "title": "Team"})
+
+
 @xframe_options_sameorigin  # the admin shows it as a live preview
 @login_required
 def board(request: HttpRequest, slug: str) -> HttpResponse:

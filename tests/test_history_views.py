@@ -116,3 +116,43 @@ def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_hi
     content = open(download.value.path(), encoding="utf-8").read()
     assert content.startswith("time_utc,metric_id,category,value")
     assert re.search(r",CIQGRP01,Sales,", content)
+
+
+@pytest.fixture
+def sales_team_with_agents(sales_history):
+    team = Team.objects.get(name="Sales")
+    team.agents = ["Ana García(201)", "Ben Okafor(202)"]
+    team.save()
+    return sales_history
+
+
+def test_a_supervisor_drills_down_into_an_agent(stack, sales_team_with_agents, browser):
+    base_url, _ = stack
+    page = browser.new_page()
+    page.goto(base_url + "/team/")
+    page.fill("#id_username", "sally")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    queues = page.locator('.team-table[data-kind="GROUP"] tbody tr')
+    agents = page.locator('.team-table[data-kind="AGENT"] tbody tr')
+    expect(queues).to_have_count(1, timeout=20_000)
+    expect(queues.first).to_have_attribute("data-category", "Sales")
+    expect(agents).to_have_count(2)
+    talk = page.locator('.team-table[data-kind="AGENT"] .cell[data-metric-id="ATTAGT01"]')
+    expect(talk.first).to_have_attribute("data-state", "live", timeout=20_000)
+
+    page.click('.team-table[data-kind="AGENT"] button.sort[data-metric-id="ATTAGT01"]')
+    values = [int(v) for v in talk.evaluate_all("cs => cs.map(c => c.dataset.value)")]
+    assert values == sorted(values, reverse=True)  # sorted, highest first
+
+    page.fill("#team-search", "ben")
+    expect(agents).to_have_count(1)
+    page.click(".agent-link")
+    detail = page.locator("#agent-detail")
+    expect(detail).to_be_visible()
+    expect(detail).to_have_attribute("data-agent", "Ben Okafor(202)")
+    first = int(detail.locator('.cell[data-metric-id="ATTAGT01"]').get_attribute("data-value"))
+    page.wait_for_timeout(2100)
+    later = int(detail.locator('.cell[data-metric-id="ATTAGT01"]').get_attribute("data-value"))
+    assert later - first >= 1400  # Ben is on a call (static scenario): his talk time ticks
+    expect(detail.get_by_role("link", name="history").first).to_be_visible()

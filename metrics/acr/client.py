@@ -188,3 +188,13 @@ async def fetch_values(
         batch.response.initializing.extend(part.initializing)
         batch.response.errors.extend(part.errors)
     return batch
+
+
+async def fetch_agent_mapping(client: httpx.AsyncClient) -> dict[str, str]:
+    """GET /agents/mapping: AgentId -> display name ("Name(ext)", as in AGENT categories)."""
+    status, body = await _request(client, "/agents/mapping")
+    if status == 403:
+        raise MetricRejected("the service user may not read the agent mapping (403)", 403)
+    if status != 200 or not isinstance(body, dict):
+        raise BadResponse(f"agent mapping answered {status}")
+    return {str(k): v for k, v in body.items() if isinstance(v, str)}
