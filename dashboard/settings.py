@@ -153,7 +153,9 @@ _LAYERS = {"core": "core.RedisChannelLayer", "pubsub": "pubsub.RedisPubSubChanne
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis." + _LAYERS[env.str("CHANNEL_LAYER", default="core")],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "acrdash"},
+        # A board gets a message per metric per update batch: the default capacity (100 per
+        # channel) drops messages under bursts, which then costs the browser a snapshot.
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "acrdash", "capacity": 1000, "expiry": 30},
     }
 }
 

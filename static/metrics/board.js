@@ -336,7 +336,10 @@
     metricSeq.clear();
     for (const record of message.tiles) applyRecord(record);
     for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
-    render();
+    // A configured board is drawn once (a change to it reloads the page); re-drawing it on every
+    // snapshot would leave its charts' listeners behind. All metrics follows the catalog.
+    if (page.boards) refresh();
+    else render();
   }
   function onTiles(message) {
     let gap = false;
