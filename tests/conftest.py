@@ -263,13 +263,30 @@ def staff_user():
     return get_user_model().objects.create_user("staff_user", password=PASSWORD, is_staff=True)
 
 
-def log_in(page, base_url):
-    page.goto(base_url + "/")
+def log_in(page, base_url, username="staff_user", path="/"):
+    """Logs in through the login form, as a person would, landing on `path`."""
+    page.goto(base_url + path)
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.fill("#id_username", "staff_user")
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
-    expect(page.get_by_role("link", name="All metrics")).to_be_visible()
+    if path == "/":
+        expect(page.get_by_role("link", name="All metrics")).to_be_visible()
+
+
+def count_record(metric_id: str, category: str, count: int, at: int, **extra) -> dict:
+    """A live COUNT record as services store it."""
+    return {
+        "metric_id": metric_id,
+        "category": category,
+        "state": "live",
+        "error": "",
+        "value": {"type": "COUNT", "count": count, "last_update_ms": at},
+        "upstream_ms": at,
+        "source": "poll",
+        "received_ms": at,
+        **extra,
+    }
 
 
 def in_thread(function, *args):

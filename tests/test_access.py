@@ -11,6 +11,7 @@ from django.test import Client
 from dashboard.asgi import application
 from metrics import services
 from metrics.models import Board, Metric, Team, Tile
+from tests.conftest import count_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,19 +89,6 @@ async def connect(user, path):
     return communicator if connected else None
 
 
-def record(category, count, at):
-    return {
-        "metric_id": "CIQ",
-        "category": category,
-        "state": "live",
-        "error": "",
-        "value": {"type": "COUNT", "count": count, "last_update_ms": at},
-        "upstream_ms": at,
-        "source": "poll",
-        "received_ms": at,
-    }
-
-
 async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db):
     from metrics import live
     from metrics.acr.values import CatalogMetric
@@ -116,15 +104,17 @@ async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db
         [CatalogMetric("CIQ", "Calls in Queue", "GROUP", ("Sales", "Support"))]
     )
     now = services.now_ms()
-    await services.store_and_publish([record("Sales", 1, now), record("Support", 7, now)])
+    await services.store_and_publish(
+        [count_record("CIQ", "Sales", 1, now), count_record("CIQ", "Support", 7, now)]
+    )
     sales = await connect(people["sales"], "/ws/boards/all/")
     snapshot = await sales.receive_json_from(timeout=5)
     assert [m["categories"] for m in snapshot["metrics"]] == [["Sales"]]
     assert [(t["category"], t["value"]["count"]) for t in snapshot["tiles"]] == [("Sales", 1)]
 
-    await services.store_and_publish([record("Support", 8, now + 1)])
+    await services.store_and_publish([count_record("CIQ", "Support", 8, now + 1)])
     assert await sales.receive_nothing(timeout=0.5)  # another team's update never arrives
-    await services.store_and_publish([record("Sales", 2, now + 1)])
+    await services.store_and_publish([count_record("CIQ", "Sales", 2, now + 1)])
     update = await sales.receive_json_from(timeout=5)
     assert [t["category"] for t in update["tiles"]] == ["Sales"]
     await sales.disconnect()

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import in_thread, log_in, start_emulator, start_stack
+from tests.conftest import count_record, in_thread, log_in, start_emulator, start_stack
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,20 +124,6 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
     assert 3 <= polls <= 7  # ACR_POLL_SECONDS=1 over 5 s, whatever the number of browsers
 
 
-def count_record(category: str, count: int) -> dict:
-    now = int(time.time() * 1000)
-    return {
-        "metric_id": "CIQGRP01",
-        "category": category,
-        "state": "live",
-        "error": "",
-        "value": {"type": "COUNT", "count": count, "last_update_ms": now},
-        "upstream_ms": now,
-        "source": "websocket",
-        "received_ms": now,
-    }
-
-
 def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, page):
     from metrics import live, services
 
@@ -151,8 +137,10 @@ def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, pa
     expect(support).to_have_attribute("data-state", "live", timeout=20_000)
     time.sleep(2)  # let the initial polls settle
 
-    in_thread(live.write_records, [count_record("Support", 42)])  # stored, never published
-    in_thread(services.store_and_publish, [count_record("Billing", 43)])
+    now = int(time.time() * 1000)  # newer than anything the upstream sent
+    stored = count_record("CIQGRP01", "Support", 42, now)
+    in_thread(live.write_records, [stored])  # stored, never published
+    in_thread(services.store_and_publish, [count_record("CIQGRP01", "Billing", 43, now)])
 
     expect(billing).to_have_attribute("data-value", "43", timeout=10_000)
     expect(support).to_have_attribute("data-value", "42", timeout=10_000)

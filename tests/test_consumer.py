@@ -7,6 +7,7 @@ from django.test import Client
 
 from dashboard.asgi import application
 from metrics import live, services
+from tests.conftest import count_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,19 +24,6 @@ def session_headers() -> list[tuple[bytes, bytes]]:
     return [ORIGIN, (b"cookie", cookie.encode())]
 
 
-def record(metric_id: str, category: str, count: int, at: int) -> dict:
-    return {
-        "metric_id": metric_id,
-        "category": category,
-        "state": "live",
-        "error": "",
-        "value": {"type": "COUNT", "count": count, "last_update_ms": at},
-        "upstream_ms": at,
-        "source": "poll",
-        "received_ms": at,
-    }
-
-
 async def connect(headers) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(application, "/ws/boards/all/", headers=headers)
     connected, _ = await communicator.connect()
@@ -47,7 +35,7 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     from asgiref.sync import sync_to_async
 
     headers = await sync_to_async(session_headers)()
-    await services.store_and_publish([record("CIQGRP01", "Sales", 3, 1000)])
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
     communicator = await connect(headers)
 
     snapshot = await communicator.receive_json_from(timeout=5)
@@ -56,14 +44,14 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     assert [t["value"]["count"] for t in snapshot["tiles"]] == [3]
     assert isinstance(snapshot["server_time_ms"], int)
 
-    await services.store_and_publish([record("CIQGRP01", "Sales", 4, 2000)])
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])
     update = await communicator.receive_json_from(timeout=5)
     assert update["type"] == "tiles"
     assert [(t["seq"], t["value"]["count"]) for t in update["tiles"]] == [(2, 4)]
 
     # A stale write (older upstream time) and a repeat are neither stored nor sent.
-    assert await services.store_and_publish([record("CIQGRP01", "Sales", 9, 1500)]) == []
-    assert await services.store_and_publish([record("CIQGRP01", "Sales", 4, 2000)]) == []
+    assert await services.store_and_publish([count_record("CIQGRP01", "Sales", 9, 1500)]) == []
+    assert await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)]) == []
     assert await communicator.receive_nothing(timeout=0.3)
 
     await communicator.send_json_to({"type": "snapshot"})

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from metrics import history
 from metrics.models import Metric, Sample, Team
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,10 +93,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_history, browser):
     base_url, _ = stack
     page = browser.new_page()
-    page.goto(base_url + "/")
-    page.fill("#id_username", "sally")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, base_url, "sally")
     page.get_by_role("link", name="All metrics").click()
     expect(page.locator('.tile[data-category="Sales"][data-state="live"]').first).to_be_visible(
         timeout=20_000
@@ -129,10 +126,7 @@ def sales_team_with_agents(sales_history):
 def test_a_supervisor_drills_down_into_an_agent(stack, sales_team_with_agents, browser):
     base_url, _ = stack
     page = browser.new_page()
-    page.goto(base_url + "/team/")
-    page.fill("#id_username", "sally")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, base_url, "sally", path="/team/")
     queues = page.locator('.team-table[data-kind="GROUP"] tbody tr')
     agents = page.locator('.team-table[data-kind="AGENT"] tbody tr')
     expect(queues).to_have_count(1, timeout=20_000)
