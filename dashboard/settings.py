@@ -155,7 +155,14 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis." + _LAYERS[env.str("CHANNEL_LAYER", default="core")],
         # A board gets a message per metric per update batch: the default capacity (100 per
         # channel) drops messages under bursts, which then costs the browser a snapshot.
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "acrdash", "capacity": 1000, "expiry": 30},
+        # socket_timeout None: the layer's blocking read waits 5 s, the same as redis-py's
+        # default read timeout, which otherwise drops a quiet socket (channels_redis#422).
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": "acrdash",
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 

@@ -8,44 +8,14 @@ import io
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F, Max, Min
+
 from metrics.access import Scope
 from metrics.models import Sample
 
-# Points per series sent to a chart: more than a screen has pixels gains nothing.
-MAX_POINTS = 1200
-
-
-def reduce_points(times: list[int], values: list[float | None], buckets: int) -> tuple[list, list]:
-    """Keeps the first, minimum and maximum of each time bucket, so peaks survive reduction."""
-    if len(times) <= buckets * 3:
-        return times, values
-    start, end = times[0], times[-1]
-    width = (end - start) / buckets or 1
-    out_t: list[int] = []
-    out_v: list[float | None] = []
-    bucket: list[tuple[int, float | None]] = []
-    current = 0
-    for t, v in zip(times, values, strict=True):
-        index = min(int((t - start) / width), buckets - 1)
-        if index != current and bucket:
-            _flush(bucket, out_t, out_v)
-            bucket = []
-        current = index
-        bucket.append((t, v))
-    if bucket:
-        _flush(bucket, out_t, out_v)
-    return out_t, out_v
-
-
-def _flush(bucket, out_t, out_v) -> None:
-    numbers = [(t, v) for t, v in bucket if v is not None]
-    chosen = {bucket[0]}
-    if numbers:
-        chosen.add(min(numbers, key=lambda p: p[1]))
-        chosen.add(max(numbers, key=lambda p: p[1]))
-    for t, v in sorted(chosen, key=lambda p: p[0]):
-        out_t.append(t)
-        out_v.append(v)
+# Time buckets per series sent to a chart (each gives its minimum and maximum, so peaks survive):
+# more than a screen has pixels gains nothing.
+BUCKETS = 600
 
 
 def samples(metric_id: str, scope: Scope, start: datetime, end: datetime):
@@ -56,17 +26,28 @@ def samples(metric_id: str, scope: Scope, start: datetime, end: datetime):
 
 
 def series(metric_id: str, scope: Scope, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """One series per category: {"category", "t": [epoch ms], "v": [value or null]}."""
+    """One series per category: {"category", "t": [epoch ms], "v": [value or null]}, reduced in
+    the database to the minimum and maximum of each of BUCKETS time buckets."""
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    width = max(1, -(-(end_ms - start_ms) // BUCKETS))  # rounded up: at most BUCKETS buckets
+    query = Sample.objects.filter(metric_id=metric_id, at_ms__gte=start_ms, at_ms__lt=end_ms)
+    if scope.categories is not None:
+        query = query.filter(category__in=scope.categories)
+    rows = (
+        query.annotate(bucket=(F("at_ms") - start_ms) / width)  # integer division, in SQL
+        .values("category", "bucket")
+        .annotate(low=Min("value"), high=Max("value"), first=Min("at_ms"), last=Max("at_ms"))
+        .order_by("category", "bucket")
+    )
     grouped: dict[str, tuple[list, list]] = {}
-    for category, at, value in samples(metric_id, scope, start, end).iterator(chunk_size=5000):
-        times, values = grouped.setdefault(category, ([], []))
-        times.append(int(at.timestamp() * 1000))
-        values.append(value)
-    out = []
-    for category, (times, values) in sorted(grouped.items()):
-        t, v = reduce_points(times, values, MAX_POINTS // 3)
-        out.append({"category": category, "t": t, "v": v})
-    return out
+    for row in rows:
+        times, values = grouped.setdefault(row["category"], ([], []))
+        times.append(row["first"])
+        values.append(row["low"])
+        if row["high"] != row["low"]:
+            times.append(row["last"])
+            values.append(row["high"])
+    return [{"category": c, "t": t, "v": v} for c, (t, v) in sorted(grouped.items())]
 
 
 def as_csv(metric_id: str, scope: Scope, start: datetime, end: datetime) -> str:

@@ -35,16 +35,34 @@ class Sample(models.Model):
     metric_id = models.CharField(max_length=200)
     category = models.CharField(max_length=500, blank=True)
     at = models.DateTimeField()
+    # `at` as epoch milliseconds: charts bucket it with integer arithmetic in SQL, the same on
+    # SQLite and PostgreSQL, so a day of one-second samples is reduced in the database.
+    at_ms = models.BigIntegerField(default=0)
     value = models.FloatField(null=True)  # a count, or milliseconds; null: no number (avg of 0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["metric_id", "category", "at"], name="one_sample")
         ]
-        indexes = [models.Index(fields=["at"])]
+        indexes = [models.Index(fields=["at"]), models.Index(fields=["metric_id", "at_ms"])]
 
     def __str__(self) -> str:
         return f"{self.metric_id}/{self.category} @ {self.at:%Y-%m-%d %H:%M:%S}: {self.value}"
+
+    def save(self, *args, **kwargs):
+        self.at_ms = int(self.at.timestamp() * 1000)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def of(cls, metric_id: str, category: str, at, value: float | None) -> "Sample":
+        """A sample with its epoch filled in (bulk_create does not call save())."""
+        return cls(
+            metric_id=metric_id,
+            category=category,
+            at=at,
+            at_ms=int(at.timestamp() * 1000),
+            value=value,
+        )
 
 
 class Board(models.Model):

@@ -247,7 +247,7 @@ async def report_subscription(connected: bool, error: str) -> None:
 
 def save_samples(rows: list[tuple], at: datetime) -> int:
     """Writes one batch; a sample already written for that moment (a retried task) is skipped."""
-    samples = [Sample(metric_id=m, category=c, at=at, value=v) for m, c, v in rows]
+    samples = [Sample.of(m, c, at, v) for m, c, v in rows]
     Sample.objects.bulk_create(samples, ignore_conflicts=True, batch_size=500)
     return len(samples)
 

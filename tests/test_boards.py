@@ -71,10 +71,7 @@ def floor_board():
     )
     now = timezone.now()
     Sample.objects.bulk_create(
-        Sample(
-            metric_id="LWCGRP01", category="Sales", at=now - timedelta(minutes=m), value=m * 1000
-        )
-        for m in range(1, 60)
+        Sample.of("LWCGRP01", "Sales", now - timedelta(minutes=m), m * 1000) for m in range(1, 60)
     )
     return board
 

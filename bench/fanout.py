@@ -1,0 +1,941 @@
+"""Fan-out latency, capacity and upstream cost of the live path, against the physical floor.
+
+    .venv/bin/python bench/fanout.py            # N = 100, 1,000, 2,000; ramp; pubsub layer too
+    .venv/bin/python bench/fanout.py --quick    # N = 100 and 500, about a minute
+
+The path under test is the real one: the emulator (scenario static) changes one value 10 times
+a second (POST /_emulator/values, COUNT = a sequence number whose send time the driver keeps)
+-> the ONE upstream subscriber (`manage.py subscribe_upstream`) -> Redis live state -> channel
+layer -> Daphne -> N headless `websockets` clients (in --workers processes) opened with a
+display link to a board whose only tile is that value. Celery worker and beat run beside it
+(ACR_POLL_SECONDS=5), as in production.
+
+The floor is measured in the same run with the same client swarm: a bare `websockets`
+broadcast server (one json.dumps per message, then `websockets.broadcast`) fans the same
+messages out to the same number of clients.
+
+Also: Daphne RSS per idle connection, CPU per process, a bounded ramp to the client count at
+which our p99 passes 250 ms, the upstream's requests per minute and websockets (GET
+/_emulator/stats) with 1, 10 and N clients open, and (full mode) the same latency phases with
+CHANNEL_LAYER=pubsub. Before each phase it waits (bounded) while other processes on the machine
+use more than --busy-limit cores, and notes what they used. Prints a table and appends it to
+bench/RESULTS.md. Only 127.0.0.1; Redis db 10 (FLUSHDB at start and end); a temporary SQLite
+database; every process it starts is stopped; every phase is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REDIS_URL = "redis://127.0.0.1:6379/10"
+KEY = "bench-fanout-key"
+METRIC, CATEGORY = "CIQGRP01", "Sales"
+RATE = 10.0  # upstream changes per second
+TARGET_P99_MS = 250.0
+HARD_LIMIT_S = 1800  # the whole run
+SEQ_BASE = 1_000_000  # marker counts: SEQ_BASE + a sequence number, unique over the run
+
+
+# --- clients (a worker process holds a share of every pool) ------------------------------------
+
+
+class Pool:
+    """Websocket clients of one target; each records (seq, arrival) of every marker tile."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task] = []
+        self.records: list[list[tuple[int, float]]] = []
+        self.open = 0
+        self.failed: dict[str, int] = {}
+
+    async def client(self, url: str, origin: str, index: int, ready: asyncio.Event) -> None:
+        from websockets.asyncio.client import connect
+
+        got = self.records[index]
+        try:
+            async with connect(
+                url,
+                origin=origin,
+                compression=None,  # Daphne does not negotiate permessage-deflate either
+                open_timeout=60,
+                ping_interval=None,
+                max_queue=None,
+            ) as ws:
+                self.open += 1
+                ready.set()
+                try:
+                    async for message in ws:
+                        now = time.time()
+                        if '"tiles"' not in message:
+                            continue
+                        data = json.loads(message)
+                        if data.get("type") != "tiles":
+                            continue
+                        for tile in data["tiles"]:
+                            if tile["metric_id"] == METRIC and tile["category"] == CATEGORY:
+                                count = (tile.get("value") or {}).get("count", 0)
+                                if count >= SEQ_BASE:
+                                    got.append((count - SEQ_BASE, now))
+                finally:
+                    self.open -= 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # counted, never stops the others
+            name = type(exc).__name__
+            self.failed[name] = self.failed.get(name, 0) + 1
+        finally:
+            ready.set()
+
+    async def resize(self, url: str, origin: str, n: int) -> None:
+        if len(self.tasks) > n:  # all at once: each close may wait for a busy server
+            extra, self.tasks = self.tasks[n:], self.tasks[:n]
+            del self.records[n:]
+            for task in extra:
+                task.cancel()
+            await asyncio.wait_for(asyncio.gather(*extra, return_exceptions=True), 60)
+        batch: list[asyncio.Event] = []
+        while len(self.tasks) < n:
+            ready = asyncio.Event()
+            self.records.append([])
+            index = len(self.tasks)
+            self.tasks.append(asyncio.create_task(self.client(url, origin, index, ready)))
+            batch.append(ready)
+            if len(batch) == 25:  # don't flood the accept queue (and Daphne's DB lookups)
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in batch)), 60)
+                batch = []
+        if batch:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in batch)), 60)
+        gc.collect()
+        gc.freeze()  # long-lived objects out of the collector's walk (pauses skew latency)
+
+    def reset(self) -> None:
+        for got in self.records:
+            got.clear()
+
+    async def collect(self, sent: dict[int, float], wait: float) -> dict[str, Any]:
+        """Waits (bounded) until every client saw the last marker, then scores every client."""
+        last = max(sent)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if all(got and got[-1][0] >= last for got in self.records):
+                break
+            await asyncio.sleep(0.1)
+        latencies: list[float] = []
+        lost = reordered = duplicated = 0
+        for got in self.records:
+            seen: set[int] = set()
+            previous = -1
+            for seq, at in got:
+                if seq not in sent:
+                    continue
+                if seq in seen:
+                    duplicated += 1
+                    continue
+                if seq < previous:
+                    reordered += 1
+                previous = max(previous, seq)
+                seen.add(seq)
+                latencies.append(round((at - sent[seq]) * 1000, 2))
+            lost += len(sent) - len(seen)
+        return {
+            "latencies": latencies,
+            "lost": lost,
+            "reordered": reordered,
+            "duplicated": duplicated,
+            "open": self.open,
+            "clients": len(self.tasks),
+            "failed": self.failed,
+        }
+
+
+async def worker_main() -> None:
+    """Commands on stdin, one JSON object a line; one JSON answer a line on stdout."""
+    gc.set_threshold(50_000, 50, 50)
+    pools: dict[str, Pool] = {}
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await asyncio.wait_for(reader.readline(), HARD_LIMIT_S)
+        if not line:
+            break
+        command = json.loads(line)
+        pool = pools.setdefault(command.get("pool", ""), Pool())
+        answer: dict[str, Any] = {}
+        if command["cmd"] == "resize":
+            await pool.resize(command["url"], command["origin"], command["n"])
+            answer = {"open": pool.open, "failed": pool.failed}
+        elif command["cmd"] == "reset":
+            pool.reset()
+        elif command["cmd"] == "collect":
+            sent = {int(k): v for k, v in command["sent"].items()}
+            answer = await pool.collect(sent, command["wait"])
+        elif command["cmd"] == "quit":
+            break
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    for pool in pools.values():
+        for task in pool.tasks:
+            task.cancel()
+        await asyncio.gather(*pool.tasks, return_exceptions=True)
+
+
+class Workers:
+    """The client processes, driven over their stdin/stdout."""
+
+    def __init__(self, count: int) -> None:
+        self.procs = [
+            subprocess.Popen(  # noqa: S603
+                [sys.executable, __file__, "--client-worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            for _ in range(count)
+        ]
+
+    async def ask_all(
+        self, commands: list[dict[str, Any]], timeout: float = 300
+    ) -> list[dict[str, Any]]:
+        def one(proc: subprocess.Popen, command: dict[str, Any]) -> dict[str, Any]:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(command) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit("a client worker died")
+            return json.loads(line)
+
+        return await asyncio.wait_for(
+            asyncio.gather(
+                *(asyncio.to_thread(one, p, c) for p, c in zip(self.procs, commands, strict=True))
+            ),
+            timeout,
+        )
+
+    async def ask(self, command: dict[str, Any], timeout: float = 300) -> list[dict[str, Any]]:
+        return await self.ask_all([command] * len(self.procs), timeout)
+
+    async def resize(self, pool: str, url: str, origin: str, n: int) -> int:
+        k = len(self.procs)
+        shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        answers = await self.ask_all(
+            [{"cmd": "resize", "pool": pool, "url": url, "origin": origin, "n": s} for s in shares]
+        )
+        return sum(a["open"] for a in answers)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(OSError, ValueError):
+                assert proc.stdin is not None
+                proc.stdin.write('{"cmd": "quit"}\n')
+                proc.stdin.flush()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --- the floor: a bare websockets broadcast server ---------------------------------------------
+
+
+async def floor_main(port: int) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    clients: set = set()
+
+    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        if ws.request.path == "/pub":
+            async for message in ws:
+                data = json.loads(message)
+                data["server_time_ms"] = time.time_ns() // 1_000_000
+                broadcast(clients, json.dumps(data, separators=(",", ":")))
+            return
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    gc.set_threshold(50_000, 50, 50)
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+        print("listening", flush=True)
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
+        await asyncio.wait_for(stop, HARD_LIMIT_S)
+
+
+# --- processes, machine ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not listen on {port}")
+
+
+class Processes:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(  # noqa: S603
+            args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.running[name] = proc
+        return proc
+
+    def stop(self, *names: str) -> None:
+        chosen = [n for n in reversed(list(self.running)) if not names or n in names]
+        for name in chosen:
+            if self.running[name].poll() is None:
+                self.running[name].send_signal(signal.SIGTERM)
+        for name in chosen:
+            proc = self.running.pop(name)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of all cores, from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
+        self.procs = Processes(self.tmp)
+        self.workers = Workers(args.workers)
+        self.seq = 0
+        self.emulator_port = free_port()
+        self.floor_port = free_port()
+        self.web_port = 0
+        self.token = ""
+        self.layer = ""
+        self.env = {
+            "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+            "DATABASE_URL": f"sqlite:///{self.tmp / 'fanout.sqlite3'}",
+            "REDIS_URL": REDIS_URL,
+            "ACR_BASE_URL": f"http://127.0.0.1:{self.emulator_port}",
+            "ACR_AUTH_KEY": KEY,
+            "ACR_POLL_SECONDS": "5",
+            "LOG_LEVEL": "WARNING",
+        }
+        if args.fix_socket_timeout:
+            self.env["DJANGO_SETTINGS_MODULE"] = "bench.fanout_settings"
+        self.phases: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.http = httpx.AsyncClient(timeout=10)
+
+    # -- set-up
+
+    def prepare(self) -> None:
+        """Migrates the temporary database; a board whose one tile is the marker value, and a
+        display link to it."""
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        import redis
+        from django.core.management import call_command
+
+        from metrics import boards
+        from metrics.models import Board, Metric, Tile
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        call_command("migrate", verbosity=0)
+        metric = Metric.objects.create(
+            metric_id=METRIC, name="Calls in Queue", category_type="GROUP", categories=["Sales"]
+        )
+        board = Board.objects.create(name="Fan-out", slug="fanout")
+        Tile.objects.create(board=board, metric=metric, category=CATEGORY)
+        _, self.token = boards.create_display_link("bench", board=board)
+
+    def start_emulator_and_floor(self) -> None:
+        py = sys.executable
+        emulator = self.procs.start(
+            "emulator",
+            [py, "-m", "acr_emulator", "--port", str(self.emulator_port), "--auth-key", KEY]
+            + ["--scenario", "static", "--init-seconds", "0"],
+            {},
+        )
+        wait_for_port(self.emulator_port, emulator, "emulator")
+        floor = self.procs.start(
+            "floor", [py, __file__, "--floor-server", str(self.floor_port)], {}
+        )
+        wait_for_port(self.floor_port, floor, "floor")
+
+    def start_stack(self, layer: str) -> None:
+        """Daphne, the subscriber, Celery worker and beat, with this channel layer."""
+        self.layer = layer
+        self.web_port = free_port()
+        env = {**self.env, "CHANNEL_LAYER": layer}
+        py = sys.executable
+        web = self.procs.start(
+            "daphne",
+            [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port)]
+            + ["dashboard.asgi:application"],
+            env,
+        )
+        self.procs.start("subscriber", [py, "manage.py", "subscribe_upstream"], env)
+        celery = [py, "-m", "celery", "-A", "dashboard"]
+        self.procs.start(
+            "worker",
+            [*celery, "worker", "--pool=solo", "--without-gossip", "--without-mingle"]
+            + ["--loglevel=WARNING"],
+            env,
+        )
+        self.procs.start(
+            "beat",
+            [*celery, "beat", "--loglevel=WARNING", "--schedule", str(self.tmp / "beat")],
+            env,
+        )
+        wait_for_port(self.web_port, web, "daphne")
+
+    def stop_stack(self) -> None:
+        self.procs.stop("beat", "worker", "subscriber", "daphne")
+
+    def pids(self, *names: str) -> list[int]:
+        return [self.procs.running[n].pid for n in names if n in self.procs.running]
+
+    @property
+    def ours_url(self) -> str:
+        return f"ws://127.0.0.1:{self.web_port}/ws/display/{self.token}/"
+
+    @property
+    def ours_origin(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    async def resize(self, pool: str, n: int) -> int:
+        if pool == "ours":
+            url, origin = self.ours_url, self.ours_origin
+        else:
+            url = origin = f"ws://127.0.0.1:{self.floor_port}/ws"
+            origin = f"http://127.0.0.1:{self.floor_port}"
+        opened = await self.workers.resize(pool, url, origin, n)
+        if opened < n:
+            self.notes.append(f"{pool}: only {opened} of {n} clients connected")
+        return opened
+
+    async def wait_until_live(self) -> None:
+        """Until a posted marker reaches a client through the whole path (subscriber up)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            result = await self.measure("ours", 1, seconds=1.0, record=False)
+            if result["received"]:
+                return
+        raise SystemExit("no update reached a client within 60 s: see the logs in " + str(self.tmp))
+
+    # -- quiet machine
+
+    def our_pids(self) -> list[int]:
+        return [p.pid for p in self.procs.running.values()] + self.workers.pids() + [os.getpid()]
+
+    async def others_busy(self, seconds: float = 2.0) -> float:
+        """Cores used by processes other than ours (Redis included: it is shared)."""
+        pids = self.our_pids()
+        ours0, busy0 = sum(cpu_seconds(p) for p in pids), machine_busy()
+        await asyncio.sleep(seconds)
+        ours1, busy1 = sum(cpu_seconds(p) for p in pids), machine_busy()
+        return max(0.0, (busy1 - busy0) - (ours1 - ours0)) / seconds
+
+    async def wait_quiet(self) -> tuple[float, float]:
+        """Waits (at most --max-wait s per phase) while others use more than --busy-limit
+        cores; returns (cores used by others, 1-min load average) when the phase starts."""
+        deadline = time.monotonic() + self.args.max_wait
+        others = await self.others_busy()
+        while others > self.args.busy_limit and time.monotonic() < deadline:
+            print(f"  others use {others:.2f} cores (load {loadavg():.2f}): waiting", flush=True)
+            await asyncio.sleep(5)
+            others = await self.others_busy()
+        return others, loadavg()
+
+    # -- one latency phase
+
+    async def post_marker(self, target: str, seq: int, pub: Any) -> None:
+        count = SEQ_BASE + seq
+        if target == "ours":
+            body = {
+                "metricId": METRIC,
+                "categoryValue": CATEGORY,
+                "value": {"type": "COUNT", "count": count},
+            }
+            url = f"http://127.0.0.1:{self.emulator_port}/_emulator/values"
+            response = await self.http.post(url, json=body)
+            response.raise_for_status()
+        else:
+            now = time.time_ns() // 1_000_000
+            record = {
+                "metric_id": METRIC,
+                "category": CATEGORY,
+                "state": "live",
+                "value": {"type": "COUNT", "count": count, "last_update_ms": now},
+                "error": "",
+                "upstream_ms": now,
+                "source": "websocket",
+                "received_ms": now,
+                "seq": seq,
+                "mseq": seq,
+            }
+            await pub.send(json.dumps({"type": "tiles", "tiles": [record]}))
+
+    async def measure(
+        self, target: str, n: int, seconds: float, record: bool = True, label: str = ""
+    ) -> dict[str, Any]:
+        from websockets.asyncio.client import connect
+
+        opened = await self.resize(target, n)
+        others, load = (0.0, loadavg()) if not record else await self.wait_quiet()
+        await self.workers.ask({"cmd": "reset", "pool": target})
+        names = ["daphne", "subscriber", "worker", "beat", "emulator"]
+        if target == "floor":
+            names = ["floor"]
+        server_pids = self.pids(*names)
+        client_pids = self.workers.pids()
+        cpu0 = {p: cpu_seconds(p) for p in server_pids + client_pids}
+        busy0, t0 = machine_busy(), time.monotonic()
+        stats0 = (await self.http.get(self.stats_url)).json()
+        sent: dict[int, float] = {}
+        pub = None
+        if target == "floor":
+            pub = await connect(f"ws://127.0.0.1:{self.floor_port}/pub", compression=None)
+        try:
+            begin = time.monotonic()
+            for i in range(max(1, round(seconds * RATE))):
+                await asyncio.sleep(max(0.0, begin + i / RATE - time.monotonic()))
+                self.seq += 1
+                sent[self.seq] = time.time()
+                await self.post_marker(target, self.seq, pub)
+        finally:
+            if pub is not None:
+                await pub.close()
+        answers = await self.workers.ask(
+            {"cmd": "collect", "pool": target, "sent": sent, "wait": self.args.drain}
+        )
+        elapsed = time.monotonic() - t0
+        stats1 = (await self.http.get(self.stats_url)).json()
+        cpu = {p: (cpu_seconds(p) - c) / elapsed for p, c in cpu0.items()}
+        latencies = [x for a in answers for x in a["latencies"]]
+        result = {
+            "label": label or target,
+            "target": target,
+            "layer": self.layer if target == "ours" else "-",
+            "n": n,
+            "open": opened,
+            "updates": len(sent),
+            "received": len(latencies),
+            "expected": len(sent) * n,
+            "lost": sum(a["lost"] for a in answers),
+            "reordered": sum(a["reordered"] for a in answers),
+            "duplicated": sum(a["duplicated"] for a in answers),
+            "p50": percentile(latencies, 0.50),
+            "p95": percentile(latencies, 0.95),
+            "p99": percentile(latencies, 0.99),
+            "max": max(latencies, default=float("nan")),
+            "server_cpu": {
+                name: cpu.get(pid, 0.0) for name, pid in zip(names, server_pids, strict=True)
+            },
+            "clients_cpu": sum(cpu[p] for p in client_pids),
+            "machine_cpu": (machine_busy() - busy0) / elapsed,
+            "others_before": others,
+            "load_before": load,
+            "upstream_requests": stats1["requests_total"] - stats0["requests_total"],
+            "ws_open": stats1["ws_open"],
+        }
+        if record:
+            self.phases.append(result)
+            main_cpu = result["server_cpu"].get("daphne", result["server_cpu"].get("floor", 0))
+            print(
+                f"  {result['label']:<14} N={n:<5} p50 {result['p50']:7.1f}  p95 "
+                f"{result['p95']:7.1f}  p99 {result['p99']:7.1f}  max {result['max']:7.1f} ms  "
+                f"lost {result['lost']}  reordered {result['reordered']}  server CPU "
+                f"{main_cpu * 100:.0f} %  clients {result['clients_cpu'] * 100:.0f} %  "
+                f"(others {others:.2f} cores, load {load:.2f})",
+                flush=True,
+            )
+        return result
+
+    @property
+    def stats_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}/_emulator/stats"
+
+    # -- capacity and upstream cost
+
+    async def idle_rss(self, n: int) -> float:
+        await self.resize("ours", n)
+        await asyncio.sleep(3)
+        return rss_mb(self.pids("daphne")[0])
+
+    async def upstream_window(self, n: int, seconds: float) -> dict[str, Any]:
+        opened = await self.resize("ours", n)
+        s0 = (await self.http.get(self.stats_url)).json()
+        t0 = time.monotonic()
+        begin = t0
+        i = 0
+        while time.monotonic() - begin < seconds:  # the marker keeps changing meanwhile
+            await asyncio.sleep(max(0.0, begin + i / RATE - time.monotonic()))
+            self.seq += 1
+            await self.post_marker("ours", self.seq, None)
+            i += 1
+        s1 = (await self.http.get(self.stats_url)).json()
+        minutes = (time.monotonic() - t0) / 60
+        by_kind = {
+            k: round((s1["requests"].get(k, 0) - s0["requests"].get(k, 0)) / minutes, 1)
+            for k in s1["requests"]
+        }
+        row = {
+            "n": n,
+            "open": opened,
+            "seconds": round(minutes * 60),
+            "rpm": (s1["requests_total"] - s0["requests_total"]) / minutes,
+            "by_kind": by_kind,
+            "ws_open": s1["ws_open"],
+            "ws_new": s1["ws_total"] - s0["ws_total"],
+        }
+        print(
+            f"  upstream with {n:>5} clients: {row['rpm']:.1f} requests/min {by_kind}, "
+            f"{row['ws_open']} websocket(s) open, {row['ws_new']} new",
+            flush=True,
+        )
+        return row
+
+    # -- the whole run
+
+    async def run(self) -> dict[str, Any]:
+        a = self.args
+        out: dict[str, Any] = {"layers": {}}
+        await asyncio.to_thread(self.prepare)  # Django ORM: not in the event loop
+        self.start_emulator_and_floor()
+        for layer in a.layers:
+            print(f"channel layer: {layer}", flush=True)
+            self.start_stack(layer)
+            await self.wait_until_live()
+            await self.measure("ours", 10, seconds=2.0, record=False)  # warm-up
+            rss_base = await self.idle_rss(10)
+            rss: dict[int, float] = {}
+            for n in a.clients:
+                rss[n] = await self.idle_rss(n)
+                await self.measure("ours", n, a.seconds, label=f"ours ({layer})")
+                if layer == a.layers[0]:
+                    await self.measure("floor", n, a.seconds, label="floor")
+                    await self.resize("floor", 0)
+            crossed = None
+            if a.ramp and layer == a.layers[0]:
+                crossed = next(
+                    (p["n"] for p in self.phases if p["target"] == "ours" and p["p99"] > 250),
+                    None,
+                )
+                for n in a.ramp:
+                    if crossed is not None:
+                        break
+                    phase = await self.measure("ours", n, a.ramp_seconds, label=f"ramp ({layer})")
+                    if phase["p99"] > TARGET_P99_MS or phase["open"] < n:
+                        crossed = n
+            top = max(a.clients)
+            upstream = []
+            if layer == a.layers[0]:
+                await self.wait_quiet()
+                for n in (1, 10, top):
+                    upstream.append(await self.upstream_window(n, a.upstream_seconds))
+            await self.resize("ours", 0)
+            out["layers"][layer] = {
+                "rss_base": rss_base,
+                "rss": rss,
+                "crossed": crossed,
+                "upstream": upstream,
+            }
+            self.stop_stack()
+        return out
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        self.workers.stop()
+        self.procs.stop()
+        with contextlib.suppress(Exception):
+            import redis
+
+            redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    return "-" if x != x else f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def machine_line() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "bench/fanout.py", "dashboard", "metrics"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"nproc {os.cpu_count()}, `{model}`, commit `{commit}`" + (
+        " + uncommitted changes (bench/fanout.py, settings/metrics)" if dirty else ""
+    )
+
+
+def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started: str) -> str:
+    phases = bench.phases
+    floor = {p["n"]: p for p in phases if p["target"] == "floor"}
+    lines = [
+        "| phase | N | open | p50 ms | p95 ms | p99 ms | max ms | p99 / floor p99 | received "
+        "| lost | reordered | server CPU (% of a core) | clients CPU | machine CPU "
+        "| others before (cores) / load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        cpu = ", ".join(f"{k} {v * 100:.0f}" for k, v in p["server_cpu"].items() if v >= 0.005)
+        ratio = "-"
+        if p["target"] == "ours" and p["n"] in floor:
+            ratio = f"{p['p99'] / floor[p['n']]['p99']:.1f}x"
+        lines.append(
+            f"| {p['label']} | {p['n']} | {p['open']} | {fmt(p['p50'])} | {fmt(p['p95'])} "
+            f"| {fmt(p['p99'])} | {fmt(p['max'])} | {ratio} | {p['received']}/{p['expected']} "
+            f"| {p['lost']} | {p['reordered']} | {cpu} | {p['clients_cpu'] * 100:.0f} "
+            f"| {p['machine_cpu'] * 100:.0f} | {p['others_before']:.2f} / {p['load_before']:.2f} |"
+        )
+    first = args.layers[0]
+    cap = out["layers"][first]
+    top = max(args.clients)
+    ns = sorted(cap["rss"])
+    per_conn = (cap["rss"][top] - cap["rss_base"]) * 1024 / max(1, top - 10)
+    marginal = ""
+    if len(ns) > 1:
+        lo = ns[-2]
+        marginal = (
+            f"; marginal {lo} -> {top}: "
+            f"{(cap['rss'][top] - cap['rss'][lo]) * 1024 / (top - lo):.0f} KB"
+        )
+    top_phase = next(p for p in phases if p["target"] == "ours" and p["n"] == top)
+    crossed = cap["crossed"]
+    ramp_text = (
+        f"p99 > {TARGET_P99_MS:.0f} ms first at N = {crossed}"
+        if crossed
+        else f"p99 stayed <= {TARGET_P99_MS:.0f} ms up to N = {max(args.ramp or [top])}"
+        if args.ramp
+        else "not run"
+    )
+    lines += [
+        "",
+        f"- Daphne RSS idle: {cap['rss_base']:.0f} MB with 10 clients, "
+        + ", ".join(f"{cap['rss'][n]:.0f} MB with {n}" for n in ns)
+        + f" -> {per_conn:.0f} KB per idle connection{marginal}",
+        f"- CPU at N = {top} ({first}): "
+        + ", ".join(f"{k} {v * 100:.0f} %" for k, v in top_phase["server_cpu"].items())
+        + f" of one core; clients {top_phase['clients_cpu'] * 100:.0f} %; machine "
+        f"{top_phase['machine_cpu'] * 100:.0f} % of {(os.cpu_count() or 1) * 100} %",
+        f"- Ramp ({first}): {ramp_text}",
+    ]
+    if cap["upstream"]:
+        lines += [
+            "",
+            "| clients open | window s | upstream requests/min | by kind (/min) "
+            "| upstream websockets open | new |",
+            "|---|---|---|---|---|---|",
+        ]
+        for u in cap["upstream"]:
+            kinds = ", ".join(f"{k} {v:g}" for k, v in u["by_kind"].items())
+            lines.append(
+                f"| {u['n']} | {u['seconds']} | {u['rpm']:.1f} | {kinds} | {u['ws_open']} "
+                f"| {u['ws_new']} |"
+            )
+    # targets
+    ours = [p for p in phases if p["target"] == "ours" and p["layer"] == first and p["n"] in floor]
+    ratios = [p["p99"] / floor[p["n"]]["p99"] for p in ours]
+    ns_ours = [p["n"] for p in ours]
+    lossless = all(p["lost"] == 0 and p["reordered"] == 0 for p in phases if p["target"] == "ours")
+    upstream = cap["upstream"]
+    flat = bool(upstream) and (
+        max(u["rpm"] for u in upstream) - min(u["rpm"] for u in upstream) <= 2.5
+        and all(u["ws_open"] == 1 for u in upstream)
+    )
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**NOT met**"
+
+    lines += [
+        "",
+        "Targets:",
+        f"- p99 <= 2x floor p99 at every N ({first}): {verdict(all(r <= 2 for r in ratios))} "
+        f"({', '.join(f'{p_n}: {r:.1f}x' for p_n, r in zip(ns_ours, ratios, strict=True))})",
+        f"- zero lost or reordered updates: {verdict(lossless)}",
+        f"- <= 100 KB per idle connection: {verdict(per_conn <= 100)} ({per_conn:.0f} KB)",
+        f"- upstream load independent of clients: {verdict(flat)}",
+    ]
+    for note in bench.notes:
+        lines.append(f"- note: {note}")
+    table = "\n".join(lines)
+    mode = "--quick" if args.quick else "full"
+    return (
+        f"\n## fanout.py ({mode}), {started} UTC\n\n"
+        f"- Machine: {machine_line()}; load average at start {args.load_at_start}\n"
+        f"- Command: `.venv/bin/python bench/fanout.py {' '.join(sys.argv[1:])}`; "
+        + (
+            "channel layer Redis socket_timeout=None (bench/fanout_settings.py); "
+            if args.fix_socket_timeout
+            else "settings as shipped (dashboard.test_settings); "
+        )
+        + f"{RATE:.0f} changes/s, {args.seconds:g} s per phase, {args.workers} client processes "
+        "(asyncio `websockets`, no compression); latency = POST to the emulator (ours) or to "
+        "the floor server -> frame parsed by the client.\n\n"
+        f"{table}\n"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 100, 500; about a minute")
+    parser.add_argument("--clients", type=int, nargs="+", help="N per phase (100 1000 2000)")
+    parser.add_argument("--seconds", type=float, help="updates per phase / 10 (15; quick 5)")
+    parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
+    parser.add_argument("--layers", nargs="+", choices=["core", "pubsub"], help="core pubsub")
+    parser.add_argument("--no-ramp", action="store_true")
+    parser.add_argument("--ramp-seconds", type=float, default=8)
+    parser.add_argument("--upstream-seconds", type=float, help="per window (40; quick 10)")
+    parser.add_argument("--drain", type=float, default=20, help="max wait for the last update")
+    parser.add_argument("--busy-limit", type=float, default=1.0, help="others' cores to wait on")
+    parser.add_argument("--max-wait", type=float, default=120, help="max wait per phase, s")
+    parser.add_argument("--no-append", action="store_true", help="don't append to RESULTS.md")
+    parser.add_argument(
+        "--fix-socket-timeout",
+        action="store_true",
+        help="channel layer without redis-py 8's 5 s socket timeout (bench/fanout_settings.py)",
+    )
+    parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.clients = args.clients or ([100, 500] if args.quick else [100, 1000, 2000])
+    args.seconds = args.seconds or (5 if args.quick else 15)
+    args.layers = args.layers or (["core"] if args.quick else ["core", "pubsub"])
+    args.upstream_seconds = args.upstream_seconds or (10 if args.quick else 40)
+    top = max(args.clients)
+    args.ramp = [] if args.quick or args.no_ramp else [top + 500, top + 1000, top + 2000]
+    if args.quick:
+        args.max_wait = min(args.max_wait, 30)
+    if any(n > 5000 for n in args.clients):
+        parser.error("at most 5,000 clients")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    args.load_at_start = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"load average {' '.join(args.load_at_start)}; top:", flush=True)
+    top = subprocess.run(["top", "-bn1"], capture_output=True, text=True).stdout  # noqa: S607
+    print("\n".join(top.splitlines()[:12]), flush=True)
+    args.load_at_start = " ".join(args.load_at_start)
+    bench = Bench(args)
+    try:
+        out = await asyncio.wait_for(bench.run(), HARD_LIMIT_S)
+    finally:
+        await bench.close()
+    text = report(args, bench, out, started)
+    print(text)
+    if not args.no_append:
+        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as results:
+            results.write(text)
+        print("appended to bench/RESULTS.md")
+    print(f"logs: {bench.tmp}")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.client_worker:
+        asyncio.run(worker_main())
+    elif args.floor_server:
+        asyncio.run(floor_main(args.floor_server))
+    else:
+        asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()
