@@ -32,7 +32,8 @@
     }
     const data = await response.json();
     const traces = data.series.map((s) => ({
-      type: "scattergl", mode: "lines", name: s.category || "Total",
+      // SVG, not WebGL: the server already reduced the data, and WebGL is missing on many TVs.
+      type: "scatter", mode: "lines", name: s.category || "Total",
       x: s.t.map((t) => new Date(t)), y: s.v, connectgaps: false,
     }));
     const colour = getComputedStyle(document.body).color;
