@@ -81,7 +81,8 @@ def test_tiles_turn_stale_when_the_upstream_stops_and_recover(stack, staff_user,
         processes, "--scenario", "static", "--init-seconds", "1", port=port, key=emulator.auth_key
     )
     expect(queue).to_have_attribute("data-state", "live", timeout=15_000)
-    expect(page.locator("#upstream")).to_be_hidden()
+    # The websocket comes back after its reconnect backoff (at most 8 s, with jitter).
+    expect(page.locator("#upstream")).to_be_hidden(timeout=15_000)
 
 
 def test_durations_are_right_when_the_upstream_clock_is_two_minutes_ahead(
