@@ -14,20 +14,11 @@ import sys
 from aiohttp import web
 
 from acr_emulator.config import EmulatorConfig
-from acr_emulator.faults import Faults, apply_faults
+from acr_emulator.faults import FLAGS, Faults, apply_faults
 from acr_emulator.server import create_app
 
 # Persistent faults that can be switched on at start-up (see POST /_emulator/faults).
-FAULT_SWITCHES = (
-    "refuse",
-    "stall_websockets",
-    "array_frames",
-    "malformed_values",
-    "unknown_type",
-    "z_timestamps",
-    "no_millis",
-    "hostile_names",
-)
+FAULT_SWITCHES = FLAGS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,8 @@ from typing import Any
 UNKNOWN_TYPE_METRIC = "AVLGRP01"
 UNKNOWN_TYPE = "MAX_DURATION"
 
-_FLAGS = (
+# Persistent on/off faults; the command line offers each as a flag too.
+FLAGS = (
     "refuse",
     "stall_websockets",
     "array_frames",
@@ -25,7 +26,7 @@ _FLAGS = (
     "hostile_names",
 )
 _ONE_SHOT = ("drop_websockets", "malformed_frame")
-_KNOWN = {"clear", "latency_ms", "http_status", "count", *_FLAGS, *_ONE_SHOT}
+_KNOWN = {"clear", "latency_ms", "http_status", "count", *FLAGS, *_ONE_SHOT}
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def apply_faults(current: Faults, body: dict[str, Any]) -> tuple[Faults, FaultAc
         raise ValueError("clear must be true or false")
     base = Faults() if clear or not body else current
     updates: dict[str, Any] = {}
-    for name in _FLAGS:
+    for name in FLAGS:
         if name in body:
             updates[name] = _bool(body, name)
     if "latency_ms" in body:
