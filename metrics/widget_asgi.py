@@ -25,10 +25,8 @@ def matches(scope: dict[str, Any]) -> bool:
 
 
 async def _config(slug: str) -> dict[str, Any] | None:
-    hit = widgets._configs.get(slug)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return await sync_to_async(widgets.cached_config)(slug)
+    fresh, config = widgets.recent_config(slug)  # no thread hop when it is at hand
+    return config if fresh else await sync_to_async(widgets.cached_config)(slug)
 
 
 async def _respond(send, status: int, headers: dict[str, str], body: bytes = b"") -> None:

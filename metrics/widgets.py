@@ -50,18 +50,26 @@ def widget_config(widget: Widget) -> dict[str, Any]:
 def cached_config(slug: str) -> dict[str, Any] | None:
     """The widget's configuration, read from the database at most every few seconds: the
     endpoint takes anonymous traffic at any rate."""
-    now = time.monotonic()
-    hit = _configs.get(slug)
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    fresh, config = recent_config(slug)
+    if fresh:
+        return config
     widget = (
         Widget.objects.select_related("wait_metric", "queue_metric", "agents_metric")
         .filter(slug=slug)
         .first()
     )
     config = None if widget is None else widget_config(widget)
-    _configs[slug] = (now + CONFIG_TTL_SECONDS, config)
+    _configs[slug] = (time.monotonic() + CONFIG_TTL_SECONDS, config)
     return config
+
+
+def recent_config(slug: str) -> tuple[bool, dict[str, Any] | None]:
+    """(True, config) when a config read in the last few seconds is at hand (None: no such
+    widget), else (False, None): the caller must read it (cached_config)."""
+    hit = _configs.get(slug)
+    if hit is not None and hit[0] > time.monotonic():
+        return True, hit[1]
+    return False, None
 
 
 def _number(record: dict[str, Any] | None, at_ms: int) -> float | None:
