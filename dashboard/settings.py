@@ -209,6 +209,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ACR_SAMPLE_SECONDS,
         "options": {"expires": ACR_SAMPLE_SECONDS},
     },
+    "roll-up-samples": {  # per-minute rollups that long-range charts read
+        "task": "metrics.tasks.roll_up_samples",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     "check-alerts": {
         "task": "metrics.tasks.check_alerts",
         "schedule": 5.0,

@@ -15,5 +15,7 @@ from dashboard.settings import DATABASES  # noqa: E402
 
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["TEST"]["NAME"] = str(_base / ".run" / "test-db.sqlite3")
+    # One file per Redis database, so that two runs kept apart by TEST_REDIS_URL share nothing.
+    _redis_db = os.environ["REDIS_URL"].rstrip("/").rsplit("/", 1)[-1]
+    DATABASES["default"]["TEST"]["NAME"] = str(_base / ".run" / f"test-db-{_redis_db}.sqlite3")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import F, Max, Min
 
 from metrics.access import Scope
-from metrics.models import Sample
+from metrics.models import Sample, SampleMinute
 
 # Time buckets per series sent to a chart (each gives its minimum and maximum, so peaks survive):
 # more than a screen has pixels gains nothing.
@@ -25,29 +25,138 @@ def samples(metric_id: str, scope: Scope, start: datetime, end: datetime):
     return query.order_by("category", "at").values_list("category", "at", "value")
 
 
+MINUTE_MS = 60_000
+# Ranges at least this long are read from the per-minute rollup (then a bucket is whole minutes);
+# shorter ones from the samples themselves, at most 2 h x 3,600 rows per series.
+ROLLUP_FROM_MS = 2 * 3600 * 1000
+# Each run of roll_up recomputes this many minutes before the newest rolled-up one, so that a
+# sample written a little late (a delayed sampling task) still reaches its minute.
+REROLL_MS = 5 * MINUTE_MS
+# One run rolls up at most this much (a backlog after an upgrade or an outage is caught up in
+# steps rather than in one long transaction).
+ROLL_STEP_MS = 6 * 3600 * 1000
+
+
+def _bucketed(
+    query, origin_ms: int, width: int, time: str, low: str, high: str, first: str, last: str
+):
+    """Rows of (category, bucket, low, high, first, last), reduced in SQL with integer division."""
+    return (
+        query.annotate(bucket=(F(time) - origin_ms) / width)
+        .values("category", "bucket")
+        .annotate(low=Min(low), high=Max(high), first=Min(first), last=Max(last))
+        .order_by()
+    )
+
+
+def rolled_up_until() -> int:
+    """Epoch ms up to which SampleMinute is complete (0: nothing rolled up yet)."""
+    newest = SampleMinute.objects.aggregate(newest=Max("minute_ms"))["newest"]
+    return 0 if newest is None else newest + MINUTE_MS
+
+
 def series(metric_id: str, scope: Scope, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """One series per category: {"category", "t": [epoch ms], "v": [value or null]}, reduced in
-    the database to the minimum and maximum of each of BUCKETS time buckets."""
+    the database to the minimum and maximum of each of at most BUCKETS time buckets."""
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    width = max(1, -(-(end_ms - start_ms) // BUCKETS))  # rounded up: at most BUCKETS buckets
-    query = Sample.objects.filter(metric_id=metric_id, at_ms__gte=start_ms, at_ms__lt=end_ms)
+    samples = Sample.objects.filter(metric_id=metric_id)
+    minutes = SampleMinute.objects.filter(metric_id=metric_id)
     if scope.categories is not None:
-        query = query.filter(category__in=scope.categories)
-    rows = (
-        query.annotate(bucket=(F("at_ms") - start_ms) / width)  # integer division, in SQL
-        .values("category", "bucket")
-        .annotate(low=Min("value"), high=Max("value"), first=Min("at_ms"), last=Max("at_ms"))
-        .order_by("category", "bucket")
-    )
+        samples = samples.filter(category__in=scope.categories)
+        minutes = minutes.filter(category__in=scope.categories)
+    raw = ("at_ms", "value", "value", "at_ms", "at_ms")
+    if end_ms - start_ms < ROLLUP_FROM_MS:
+        width = max(1, -(-(end_ms - start_ms) // BUCKETS))  # rounded up: at most BUCKETS
+        origin = start_ms
+        parts = [
+            _bucketed(samples.filter(at_ms__gte=start_ms, at_ms__lt=end_ms), origin, width, *raw)
+        ]
+    else:
+        # Buckets of whole minutes, from the minute `start` falls in: a minute is never split.
+        width = -(-(end_ms - start_ms) // (BUCKETS * MINUTE_MS)) * MINUTE_MS
+        origin = start_ms - start_ms % MINUTE_MS
+        until = max(origin, min(rolled_up_until(), end_ms))
+        rolled = minutes.filter(minute_ms__gte=origin, minute_ms__lt=until)
+        recent = samples.filter(at_ms__gte=until, at_ms__lt=end_ms)
+        parts = [
+            _bucketed(rolled, origin, width, "minute_ms", "low", "high", "first_ms", "last_ms"),
+            _bucketed(recent, origin, width, *raw),
+        ]
+    buckets: dict[tuple[str, int], dict[str, Any]] = {}
+    for part in parts:
+        for row in part:
+            key = (row["category"], row["bucket"])
+            seen = buckets.setdefault(key, row)
+            if seen is not row:  # the same bucket from the rollup and the recent samples
+                seen["low"] = _least(seen["low"], row["low"])
+                seen["high"] = _greatest(seen["high"], row["high"])
+                seen["first"], seen["last"] = (
+                    min(seen["first"], row["first"]),
+                    max(seen["last"], row["last"]),
+                )
     grouped: dict[str, tuple[list, list]] = {}
-    for row in rows:
-        times, values = grouped.setdefault(row["category"], ([], []))
+    for (category, _), row in sorted(buckets.items()):
+        times, values = grouped.setdefault(category, ([], []))
         times.append(row["first"])
         values.append(row["low"])
         if row["high"] != row["low"]:
             times.append(row["last"])
             values.append(row["high"])
-    return [{"category": c, "t": t, "v": v} for c, (t, v) in sorted(grouped.items())]
+    return [{"category": c, "t": t, "v": v} for c, (t, v) in grouped.items()]
+
+
+def _least(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _greatest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def roll_up(now_ms: int) -> int:
+    """Rolls complete minutes of samples up into SampleMinute: from a little before the last
+    rolled-up minute (or the oldest sample) up to the current minute, at most ROLL_STEP_MS per
+    call. Idempotent: a minute rolled up again is overwritten. Returns the rows written."""
+    # From a little before the newest rolled-up minute, up to one step past the first sample
+    # after it: a gap (the system was off) longer than a step must not stall the rollup.
+    done = rolled_up_until()
+    first = Sample.objects.filter(at__gte=_moment(done)).aggregate(first=Min("at"))["first"]
+    if first is None:
+        until = done  # nothing new: only the re-rolled minutes
+    else:
+        first_ms = int(first.timestamp() * 1000)
+        until = first_ms - first_ms % MINUTE_MS + ROLL_STEP_MS
+    since = max(0, done - REROLL_MS) if done else until - ROLL_STEP_MS
+    until = min(until, now_ms - now_ms % MINUTE_MS)
+    if until <= since:
+        return 0
+    rows = (
+        Sample.objects.filter(at__gte=_moment(since), at__lt=_moment(until))  # the `at` index
+        .annotate(minute=(F("at_ms") - since) / MINUTE_MS)
+        .values("metric_id", "category", "minute")
+        .annotate(low=Min("value"), high=Max("value"), first=Min("at_ms"), last=Max("at_ms"))
+        .order_by()
+    )
+    rolled = [
+        SampleMinute(
+            metric_id=row["metric_id"],
+            category=row["category"],
+            minute_ms=since + row["minute"] * MINUTE_MS,
+            low=row["low"],
+            high=row["high"],
+            first_ms=row["first"],
+            last_ms=row["last"],
+        )
+        for row in rows
+    ]
+    SampleMinute.objects.bulk_create(
+        rolled,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["metric_id", "category", "minute_ms"],
+        update_fields=["low", "high", "first_ms", "last_ms"],
+    )
+    return len(rolled)
 
 
 def as_csv(metric_id: str, scope: Scope, start: datetime, end: datetime) -> str:
@@ -60,3 +169,7 @@ def as_csv(metric_id: str, scope: Scope, start: datetime, end: datetime) -> str:
         safe = "'" + category if category[:1] in ("=", "+", "-", "@") else category
         writer.writerow([at.isoformat(), metric_id, safe, "" if value is None else value])
     return buffer.getvalue()
+
+
+def _moment(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)

@@ -21,11 +21,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from metrics import health, live, records
+from metrics import health, history, live, records
 from metrics.acr import client
 from metrics.acr.clock import Bounds, estimate_offset, value_bounds
 from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
-from metrics.models import Metric, Sample
+from metrics.models import Metric, Sample, SampleMinute
 
 log = logging.getLogger(__name__)
 
@@ -270,10 +270,17 @@ async def record_samples() -> int:
 
 
 def prune_samples() -> int:
-    """Deletes samples older than the retention period, and nothing else."""
+    """Deletes samples (and their per-minute rollups) older than the retention period, and
+    nothing else."""
     cutoff = timezone.now() - timedelta(days=settings.ACR_HISTORY_DAYS)
     deleted, _ = Sample.objects.filter(at__lt=cutoff).delete()
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    SampleMinute.objects.filter(minute_ms__lt=cutoff_ms - cutoff_ms % 60_000).delete()
     return deleted
+
+
+def roll_up_samples() -> int:
+    return history.roll_up(now_ms())
 
 
 async def read_health() -> dict[str, Any]:

@@ -56,6 +56,11 @@ def prune_samples() -> int:
 
 
 @shared_task(ignore_result=True)
+def roll_up_samples() -> int:
+    return services.roll_up_samples()
+
+
+@shared_task(ignore_result=True)
 def check_alerts() -> int:
     from metrics import alerts
 

@@ -31,6 +31,7 @@
       return;
     }
     const data = await response.json();
+    const fetched = performance.now();
     const traces = data.series.map((s) => ({
       // SVG, not WebGL: the server already reduced the data, and WebGL is missing on many TVs.
       type: "scatter", mode: "lines", name: s.category || "Total",
@@ -43,7 +44,11 @@
       legend: { orientation: "h" },
     }, { displaylogo: false, responsive: true });
     const points = data.series.reduce((n, s) => n + s.t.length, 0);
-    chart.dataset.renderMs = String(Math.round(performance.now() - started));
+    const drawn = performance.now();
+    // Read by bench/history_render.py: request + JSON, then Plotly's drawing, then both.
+    chart.dataset.fetchMs = String(Math.round(fetched - started));
+    chart.dataset.drawMs = String(Math.round(drawn - fetched));
+    chart.dataset.renderMs = String(Math.round(drawn - started));
     chart.dataset.series = String(data.series.length);
     state.textContent = data.series.length ? `${data.metric.name}: ${data.series.length} series, ${points} points.` : "No samples in this range yet.";
   }
