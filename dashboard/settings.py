@@ -85,6 +85,43 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# Single sign-on (metrics/sso.py), both optional. A trusted proxy's header, e.g.
+# SSO_HEADER=X-Forwarded-User, believed only from SSO_TRUSTED_PROXIES (the proxy's address as
+# Daphne sees it: run Daphne without --proxy-headers). Or an OpenID Connect provider: set
+# OIDC_RP_CLIENT_ID and the provider's endpoints.
+SSO_HEADER = env.str("SSO_HEADER", default="")
+SSO_TRUSTED_PROXIES = env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)
+if SSO_HEADER:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "metrics.sso.TrustedHeaderLogin",
+    )
+    AUTHENTICATION_BACKENDS.append("metrics.sso.HeaderBackend")
+
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_LABEL = env.str("OIDC_LABEL", default="Sign in with single sign-on")
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = _secret("OIDC_RP_CLIENT_SECRET")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+    OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+    _oidc_required = ["OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT"]
+    _oidc_required += ["OIDC_OP_USER_ENDPOINT"]
+    if OIDC_RP_SIGN_ALGO.startswith(("RS", "ES")):
+        _oidc_required.append("OIDC_OP_JWKS_ENDPOINT")
+    _missing = [name for name in _oidc_required if not env.str(name, default="")]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so {', '.join(_missing)} must be")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="") or None
+    OIDC_TIMEOUT = 10  # seconds; the library's default is to wait for ever
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("metrics.sso.OIDCBackend")
+
 ROOT_URLCONF = "dashboard.urls"
 X_FRAME_OPTIONS = "DENY"  # the board page relaxes it to SAMEORIGIN for the admin's preview
 ASGI_APPLICATION = "dashboard.asgi.application"
@@ -99,6 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "metrics.sso.login_options",
             ],
         },
     },
