@@ -8,7 +8,8 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import F, Max, Min
+from asgiref.sync import sync_to_async
+from django.db.models import F, Max, Min, Q
 
 from metrics.access import Scope
 from metrics.models import Sample, SampleMinute
@@ -16,13 +17,6 @@ from metrics.models import Sample, SampleMinute
 # Time buckets per series sent to a chart (each gives its minimum and maximum, so peaks survive):
 # more than a screen has pixels gains nothing.
 BUCKETS = 600
-
-
-def samples(metric_id: str, scope: Scope, start: datetime, end: datetime):
-    query = Sample.objects.filter(metric_id=metric_id, at__gte=start, at__lt=end)
-    if scope.categories is not None:
-        query = query.filter(category__in=scope.categories)
-    return query.order_by("category", "at").values_list("category", "at", "value")
 
 
 MINUTE_MS = 60_000
@@ -159,17 +153,57 @@ def roll_up(now_ms: int) -> int:
     return len(rolled)
 
 
-def as_csv(metric_id: str, scope: Scope, start: datetime, end: datetime) -> str:
-    """Every sample (not reduced), one row each; durations in milliseconds."""
+CSV_CHUNK = 5000  # rows read (and sent) at a time
+
+
+async def csv_chunks(metric_id: str, scope: Scope, start: datetime, end: datetime):
+    """Every sample (not reduced), one row each, durations in milliseconds, oldest first: an
+    async iterator of CSV text, read in chunks so that a month of samples is never held in
+    memory at once (Django's ASGI handler would collect a synchronous iterator first)."""
+    yield _csv_text([["time_utc", "metric_id", "category", "value"]])
+    after: tuple[int, int] | None = None
+    while True:
+        rows = await sync_to_async(_csv_chunk)(metric_id, scope, start, end, after)
+        if not rows:
+            return
+        yield _csv_text(
+            [at.isoformat(), metric_id, _text_cell(category), _cell(value)]
+            for _, _, category, at, value in rows
+        )
+        after = (rows[-1][0], rows[-1][1])
+
+
+def _csv_chunk(metric_id, scope, start, end, after) -> list[tuple]:
+    query = Sample.objects.filter(
+        metric_id=metric_id,
+        at_ms__gte=int(start.timestamp() * 1000),
+        at_ms__lt=int(end.timestamp() * 1000),
+    )
+    if scope.categories is not None:
+        query = query.filter(category__in=scope.categories)
+    if after is not None:  # keyset paging: cheap at any depth
+        query = query.filter(Q(at_ms__gt=after[0]) | Q(at_ms=after[0], id__gt=after[1]))
+    ordered = query.order_by("at_ms", "id")
+    return list(ordered.values_list("at_ms", "id", "category", "at", "value")[:CSV_CHUNK])
+
+
+def _csv_text(rows) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["time_utc", "metric_id", "category", "value"])
-    for category, at, value in samples(metric_id, scope, start, end).iterator(chunk_size=5000):
-        # A leading =, +, - or @ would make a spreadsheet run the cell as a formula.
-        safe = "'" + category if category[:1] in ("=", "+", "-", "@") else category
-        writer.writerow([at.isoformat(), metric_id, safe, "" if value is None else value])
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
+
+
+def _text_cell(text: str) -> str:
+    """A leading =, +, - or @ would make a spreadsheet run the cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _moment(epoch_ms: int) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+def _cell(value: float | None) -> str | int | float:
+    """A count as 7, not 7.0 (samples are stored as floats); no number as an empty cell."""
+    if value is None:
+        return ""
+    return int(value) if value.is_integer() else value

@@ -1,11 +1,11 @@
 """Thin views: pages for boards and displays, trend data, health."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -121,14 +121,29 @@ def _history_request(request: HttpRequest) -> tuple[access.Scope, Metric, dateti
         scope.categories is not None and not set(metric.categories) & scope.categories
     ):
         raise Http404("no such metric")
+    start, end = _history_range(request.GET)
+    return scope, metric, start, end
+
+
+def _history_range(query) -> tuple[datetime, datetime]:
+    """`hours` back from now (default 24), or `start` and `end` as epoch milliseconds."""
+    now = timezone.now()
+    if "start" in query or "end" in query:
+        try:
+            start_ms, end_ms = int(query.get("start", "")), int(query.get("end", ""))
+        except ValueError:
+            raise BadRequest("start and end must be epoch milliseconds") from None
+        if not 0 < end_ms - start_ms <= 31 * 24 * 3600 * 1000:
+            raise BadRequest("end must be after start, and at most 31 days after it")
+        start = datetime.fromtimestamp(start_ms / 1000, UTC)
+        return start, min(now, datetime.fromtimestamp(end_ms / 1000, UTC))
     try:
-        hours = float(request.GET.get("hours", "24"))
+        hours = float(query.get("hours", "24"))
     except ValueError:
         raise BadRequest("hours must be a number") from None
     if not 0 < hours <= 24 * 31:
         raise BadRequest("hours must be between 0 and 744")
-    end = timezone.now()
-    return scope, metric, end - timedelta(hours=hours), end
+    return now - timedelta(hours=hours), now
 
 
 @login_required
@@ -156,11 +171,11 @@ def history_data(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
-def history_csv(request: HttpRequest) -> HttpResponse:
-    scope, metric, start, end = _history_request(request)
+async def history_csv(request: HttpRequest) -> StreamingHttpResponse:
+    scope, metric, start, end = await sync_to_async(_history_request)(request)
     name = f"{metric.metric_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
-    return HttpResponse(
-        history.as_csv(metric.metric_id, scope, start, end),
+    return StreamingHttpResponse(
+        history.csv_chunks(metric.metric_id, scope, start, end),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -15,6 +16,15 @@ from metrics.models import Metric, Sample, Team
 from tests.conftest import PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def csv_body(response) -> str:
+    """The text of a streamed CSV answer (its chunks come from an async iterator)."""
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(collect)().decode()
 
 
 @pytest.fixture
@@ -57,17 +67,44 @@ def test_a_supervisor_gets_only_their_queues(client, sales_history):
     assert client.get("/history/data.json?metric=CBDDIR01").status_code == 404
     assert client.get("/history/data.json?metric=NOPE").status_code == 404
     assert client.get("/history/data.json?metric=CIQGRP01&hours=lots").status_code == 400
-    rows = list(
-        csv.reader(io.StringIO(client.get("/history/data.csv?metric=CIQGRP01").content.decode()))
-    )
+    rows = list(csv.reader(io.StringIO(csv_body(client.get("/history/data.csv?metric=CIQGRP01")))))
     assert rows[0] == ["time_utc", "metric_id", "category", "value"]
     assert {row[2] for row in rows[1:]} == {"Sales"}
+
+
+def test_a_chosen_range_returns_only_its_samples(client, sales_history):
+    client.force_login(sales_history)
+    now = timezone.now()
+    start, end = now - timedelta(minutes=30, seconds=30), now - timedelta(minutes=9, seconds=30)
+    query = (
+        f"metric=CIQGRP01&start={int(start.timestamp() * 1000)}&end={int(end.timestamp() * 1000)}"
+    )
+    [sales] = client.get(f"/history/data.json?{query}").json()["series"]
+    assert sorted(sales["v"]) == list(range(10, 31))  # one sample a minute, 10 to 30 min ago
+    rows = list(csv.reader(io.StringIO(csv_body(client.get(f"/history/data.csv?{query}")))))
+    assert sorted(int(row[3]) for row in rows[1:]) == list(range(10, 31))
+    for bad in ("start=1&end=x", "start=5000&end=4000", f"start=0&end={32 * 86_400_000}", "end=9"):
+        assert client.get(f"/history/data.json?metric=CIQGRP01&{bad}").status_code == 400
+
+
+def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, monkeypatch):
+    monkeypatch.setattr(history, "CSV_CHUNK", 7)  # 119 samples: 17 chunks
+    Sample.objects.bulk_create(  # several samples at one moment: paging must not skip or repeat
+        Sample.of("CIQGRP01", f"Sales{n}", timezone.now() - timedelta(minutes=5), n)
+        for n in range(9)
+    )
+    client.force_login(sales_history)
+    response = client.get("/history/data.csv?metric=CIQGRP01&hours=3")
+    assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(csv_body(response))))[1:]
+    assert sorted(int(row[3]) for row in rows) == list(range(1, 120))
+    assert [row[0] for row in rows] == sorted(row[0] for row in rows)  # oldest first
 
 
 def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history):
     admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
     client.force_login(admin)
-    body = client.get("/history/data.csv?metric=CIQGRP01&hours=3").content.decode()
+    body = csv_body(client.get("/history/data.csv?metric=CIQGRP01&hours=3"))
     assert "\n=cmd" not in body and ",=cmd" not in body
     assert "'=cmd" in body
 
@@ -105,6 +142,13 @@ def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_hi
     content = open(download.value.path(), encoding="utf-8").read()
     assert content.startswith("time_utc,metric_id,category,value")
     assert re.search(r",CIQGRP01,Sales,", content)
+
+    page.select_option("#history-hours", "custom")  # from ... to ...: the last 24 h to start with
+    page.fill(
+        "#history-from", (timezone.localtime() - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    )
+    page.click("text=Show")
+    expect(page.locator("#history-state")).to_contain_text("1 series, 30 points", timeout=15_000)
 
 
 @pytest.fixture

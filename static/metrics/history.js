@@ -20,8 +20,40 @@
     return plotly;
   }
 
+  const hours = document.getElementById("history-hours");
+  const from = document.getElementById("history-from");
+  const to = document.getElementById("history-to");
+
+  // The range as the API takes it: hours back from now, or start and end in epoch ms (the
+  // inputs are in the browser's local time).
+  function rangeQuery() {
+    const query = new URLSearchParams({ metric: form.elements.metric.value });
+    if (hours.value !== "custom") {
+      query.set("hours", hours.value);
+    } else {
+      query.set("start", String(new Date(from.value).getTime()));
+      query.set("end", String(new Date(to.value).getTime()));
+    }
+    return query.toString();
+  }
+
+  hours.addEventListener("change", () => {
+    const custom = hours.value === "custom";
+    for (const label of form.querySelectorAll(".history-custom")) label.hidden = !custom;
+    if (custom && !from.value) {
+      const local = (d) => new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+      const now = new Date();
+      to.value = local(now);
+      from.value = local(new Date(now - 24 * 3600 * 1000));
+    }
+  });
+
   async function show() {
-    const query = new URLSearchParams(new FormData(form)).toString();
+    if (hours.value === "custom" && !(from.value && to.value && new Date(from.value) < new Date(to.value))) {
+      state.textContent = "Choose a start before the end.";
+      return;
+    }
+    const query = rangeQuery();
     csv.href = chart.dataset.csv + "?" + query;
     state.textContent = "Loading…";
     const started = performance.now();
