@@ -12,4 +12,5 @@ RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
 RUN useradd --create-home dashboard && mkdir -p .run && chown dashboard .run
 USER dashboard
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "dashboard.asgi:application"]
+ENV WEB_HOST=0.0.0.0 WEB_PORT=8000
+CMD ["python", "-m", "dashboard.web"]

@@ -292,6 +292,21 @@ async def floor_main(port: int) -> None:
 # --- processes, machine ------------------------------------------------------------------------
 
 
+# The web process, as the Procfile runs it (dashboard.web: uvicorn; port from WEB_PORT), or
+# Daphne for comparison.
+WEB_SERVERS = {
+    "web": lambda port: ["dashboard.web"],
+    "daphne": lambda port: [
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "dashboard.asgi:application",
+    ],
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -445,10 +460,9 @@ class Bench:
         env = {**self.env, "CHANNEL_LAYER": layer}
         py = sys.executable
         web = self.procs.start(
-            "daphne",
-            [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port)]
-            + ["dashboard.asgi:application"],
-            env,
+            "web",
+            [py, "-m", *WEB_SERVERS[self.args.server](self.web_port)],
+            {**env, "WEB_PORT": str(self.web_port)},
         )
         self.procs.start("subscriber", [py, "manage.py", "subscribe_upstream"], env)
         celery = [py, "-m", "celery", "-A", "dashboard"]
@@ -463,10 +477,10 @@ class Bench:
             [*celery, "beat", "--loglevel=WARNING", "--schedule", str(self.tmp / "beat")],
             env,
         )
-        wait_for_port(self.web_port, web, "daphne")
+        wait_for_port(self.web_port, web, self.args.server)
 
     def stop_stack(self) -> None:
-        self.procs.stop("beat", "worker", "subscriber", "daphne")
+        self.procs.stop("beat", "worker", "subscriber", "web")
 
     def pids(self, *names: str) -> list[int]:
         return [self.procs.running[n].pid for n in names if n in self.procs.running]
@@ -560,7 +574,7 @@ class Bench:
         opened = await self.resize(target, n)
         others, load = (0.0, loadavg()) if not record else await self.wait_quiet()
         await self.workers.ask({"cmd": "reset", "pool": target})
-        names = ["daphne", "subscriber", "worker", "beat", "emulator"]
+        names = ["web", "subscriber", "worker", "beat", "emulator"]
         if target == "floor":
             names = ["floor"]
         server_pids = self.pids(*names)
@@ -617,7 +631,7 @@ class Bench:
         }
         if record:
             self.phases.append(result)
-            main_cpu = result["server_cpu"].get("daphne", result["server_cpu"].get("floor", 0))
+            main_cpu = result["server_cpu"].get("web", result["server_cpu"].get("floor", 0))
             print(
                 f"  {result['label']:<14} N={n:<5} p50 {result['p50']:7.1f}  p95 "
                 f"{result['p95']:7.1f}  p99 {result['p99']:7.1f}  max {result['max']:7.1f} ms  "
@@ -637,7 +651,7 @@ class Bench:
     async def idle_rss(self, n: int) -> float:
         await self.resize("ours", n)
         await asyncio.sleep(3)
-        return rss_mb(self.pids("daphne")[0])
+        return rss_mb(self.pids("web")[0])
 
     async def upstream_window(self, n: int, seconds: float) -> dict[str, Any]:
         opened = await self.resize("ours", n)
@@ -806,7 +820,7 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
     )
     lines += [
         "",
-        f"- Daphne RSS idle: {cap['rss_base']:.0f} MB with 10 clients, "
+        f"- {args.server} RSS idle: {cap['rss_base']:.0f} MB with 10 clients, "
         + ", ".join(f"{cap['rss'][n]:.0f} MB with {n}" for n in ns)
         + f" -> {per_conn:.0f} KB per idle connection{marginal}",
         f"- CPU at N = {top} ({first}): "
@@ -856,7 +870,7 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
     table = "\n".join(lines)
     mode = "--quick" if args.quick else "full"
     return (
-        f"\n## fanout.py ({mode}), {started} UTC\n\n"
+        f"\n## fanout.py ({mode}, {args.server}), {started} UTC\n\n"
         f"- Machine: {machine_line()}; load average at start {args.load_at_start}\n"
         f"- Command: `.venv/bin/python bench/fanout.py {' '.join(sys.argv[1:])}`; "
         + (
@@ -879,6 +893,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
     parser.add_argument("--layers", nargs="+", choices=["core", "pubsub"], help="core pubsub")
     parser.add_argument("--no-ramp", action="store_true")
+    parser.add_argument(
+        "--server", choices=sorted(WEB_SERVERS), default="web", help="web (as shipped) or daphne"
+    )
     parser.add_argument("--ramp-seconds", type=float, default=8)
     parser.add_argument("--upstream-seconds", type=float, help="per window (40; quick 10)")
     parser.add_argument("--drain", type=float, default=20, help="max wait for the last update")

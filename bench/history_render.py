@@ -6,8 +6,8 @@
 Builds a database of its own (a temporary SQLite file by default; with --database-url a
 PostgreSQL database it creates and drops), migrates it, writes one DURATION metric with --series
 categories and one sample per second per category over the last --hours (86,400 x 50 = 4.32
-million rows), rolls them up per minute as the beat task would have, then starts Daphne on a
-free 127.0.0.1 port and opens the history page in headless Chromium as a logged-in
+million rows), rolls them up per minute as the beat task would have, then starts the web server on
+a free 127.0.0.1 port and opens the history page in headless Chromium as a logged-in
 administrator.
 
 Each run reloads the page and reads what history.js records: the request (query, reduction and
@@ -186,18 +186,9 @@ def main() -> None:
     port = free_port()
     log = open(workdir / "daphne.log", "w")  # noqa: SIM115 - closed at exit
     daphne = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "dashboard.asgi:application",
-        ],
+        [sys.executable, "-m", "dashboard.web"],  # the web process as the Procfile runs it
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "WEB_PORT": str(port)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -339,13 +339,16 @@ def main() -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        serve = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"]
+        serve = [sys.executable, "-m", "dashboard.web"]  # the web process as the Procfile runs it
+        env = {**os.environ, "WEB_PORT": str(port)}
         with open(tmp / "daphne.log", "w") as log:
-            daphne = subprocess.Popen([sys.executable, *serve], cwd=ROOT, stdout=log, stderr=log)
+            daphne = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while not listening(port):
             if daphne.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Daphne did not start:\n" + (tmp / "daphne.log").read_text())
+                raise RuntimeError(
+                    "The web server did not start:\n" + (tmp / "daphne.log").read_text()
+                )
             time.sleep(0.1)
         results = asyncio.run(
             asyncio.wait_for(soak(args, catalog, f"http://127.0.0.1:{port}"), budget)

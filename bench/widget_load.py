@@ -26,6 +26,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 REDIS_URL = "redis://127.0.0.1:6379/11"
+APP = "dashboard.asgi:application"
+
+
+SERVERS = {  # (arguments after `python -m`, with the port) for each web server compared
+    "web": lambda port: ["dashboard.web"],  # as the Procfile runs it (uvicorn), port from env
+    "daphne": lambda port: ["daphne", "-b", "127.0.0.1", "-p", str(port), APP],
+    "daphne-quiet": lambda port: ["daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), APP],
+}
 
 
 def free_port() -> int:
@@ -192,6 +200,13 @@ def main() -> None:
         default=2000,
         help="offered requests/s for the paced run (0: only the closed-loop maximum)",
     )
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="web",
+        help="web: as the Procfile runs it (dashboard.web: uvicorn); daphne: Daphne with its"
+        " access log; daphne-quiet: Daphne without it",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -224,18 +239,9 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         ),
         subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(web_port),
-                "dashboard.asgi:application",
-            ],
+            [sys.executable, "-m", *SERVERS[args.server](web_port)],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "WEB_PORT": str(web_port)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         ),
@@ -282,7 +288,8 @@ def main() -> None:
         results.write(
             f"\n## Widget JSON load, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} cores, commit {commit}\n\n"
-            f"wrk -c{args.connections}, {args.seconds}s per load, against one Daphne process.\n\n"
+            f"wrk -c{args.connections}, {args.seconds}s per load,"
+            f" against one {args.server} process.\n\n"
             f"{table}\n"
         )
 

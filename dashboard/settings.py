@@ -276,6 +276,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"quiet_hits": {"()": "dashboard.web.QuietHits"}},
+    "loggers": {"uvicorn.access": {"filters": ["quiet_hits"]}},
 }
 
 # Behind TLS (the default in production): HTTPS only, HSTS, secure cookies. `make run` serves

@@ -172,6 +172,11 @@ CHROMIUM_ARGS = [
 PASSWORD = "a-long-test-password-7"
 
 
+def web_command() -> list[str]:
+    """The web process as the Procfile starts it (its port from WEB_PORT)."""
+    return [sys.executable, "-m", "dashboard.web"]
+
+
 def start_stack(processes, redis_url: str, *emulator_args: str):
     """The whole system on free ports; returns (base URL, emulator)."""
     emulator = start_emulator(
@@ -186,11 +191,7 @@ def start_stack(processes, redis_url: str, *emulator_args: str):
         ACR_STALE_SECONDS="3",
     )
     python = [sys.executable, "-m"]
-    web = processes.start(
-        "daphne",
-        [*python, "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
-        env,
-    )
+    web = processes.start("web", web_command(), {**env, "WEB_PORT": str(port)})
     processes.start(
         "worker",
         [
@@ -221,7 +222,7 @@ def start_stack(processes, redis_url: str, *emulator_args: str):
         env,
     )
     processes.start("subscriber", [sys.executable, "manage.py", "subscribe_upstream"], env)
-    wait_for_port(port, web, "daphne")
+    wait_for_port(port, web, "web")
     return f"http://127.0.0.1:{port}", emulator
 
 

@@ -1,4 +1,4 @@
-"""End to end: every process really started (emulator, Daphne, Celery worker and beat, the
+"""End to end: every process really started (emulator, the web server, Celery worker and beat, the
 subscriber), and Chromium driven by Playwright as a staff_user would use it."""
 
 import json

@@ -18,7 +18,14 @@ from playwright.sync_api import expect
 
 from dashboard import settings as project_settings
 from metrics.models import Team
-from tests.conftest import PASSWORD, database_url, free_port, in_thread, wait_for_port
+from tests.conftest import (
+    PASSWORD,
+    database_url,
+    free_port,
+    in_thread,
+    wait_for_port,
+    web_command,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,9 +176,8 @@ def test_a_supervisor_signs_in_through_the_oidc_provider(
         "OIDC_OP_USER_ENDPOINT": f"{provider}/userinfo",
         "OIDC_LABEL": "Sign in with Example SSO",
     }
-    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    web = processes.start("daphne-oidc", [*args, "dashboard.asgi:application"], env)
-    wait_for_port(port, web, "daphne-oidc")
+    web = processes.start("web-oidc", web_command(), {**env, "WEB_PORT": str(port)})
+    wait_for_port(port, web, "web-oidc")
 
     page = browser.new_page()
     page.goto(f"http://127.0.0.1:{port}/history/")
