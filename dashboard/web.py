@@ -33,7 +33,7 @@ def main() -> None:
         port=int(os.environ.get("WEB_PORT") or os.environ.get("PORT") or 8000),
         http="httptools",
         loop="uvloop",
-        ws="websockets",
+        ws=os.environ.get("WEB_WS", "websockets"),
         # Board frames are small JSON: compressing each one for each screen costs more CPU
         # than it saves bytes on a LAN (Daphne never negotiated it either).
         ws_per_message_deflate=False,

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from metrics import access, boards, live
+from metrics import access, boards, fanout, live
 
 MAX_INCOMING_BYTES = 1024
 # A browser only asks for a snapshot after a gap: more than this many messages in
@@ -23,24 +23,13 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
-# Group events every socket gets; their handlers never use the ORM.
-FANOUT_EVENTS = frozenset({"tiles.update", "status.update"})
+# Channel-layer events every socket gets; their handlers never use the ORM. (Tile updates come
+# through metrics.fanout instead.)
+FANOUT_EVENTS = frozenset({"status.update"})
 
 
 def server_time_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-# One group message reaches every socket of this process as the same object: its tiles are
-# encoded once (the last message's list and JSON are kept), not once per socket.
-_encoded: tuple[object, str] = (None, "")
-
-
-def tiles_json(tiles: list) -> str:
-    global _encoded
-    if _encoded[0] is not tiles:
-        _encoded = (tiles, json.dumps(tiles, separators=(",", ":")))
-    return _encoded[1]
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -50,6 +39,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     metric_ids: set[str] | None = None
     visible: access.Scope = access.Scope(None)  # (self.scope is the ASGI scope)
     joined: list[str]
+    # Tile updates held while a snapshot is read and sent (they are as new or newer): None when
+    # they go straight out.
+    held: list[tuple[list, str]] | None = None
+    snapshotting = False
 
     async def authorize(self) -> tuple[set[str] | None, list[str]] | None:
         raise NotImplementedError
@@ -63,9 +56,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.metric_ids, groups = access
         for group in [live.STATUS_GROUP, *groups]:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.append(group)
+            if not live.is_tile_group(group):
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
         await self.accept()
+        self.held = []  # from now on, until the first snapshot is out
+        await fanout.hub().join(self, [g for g in groups if live.is_tile_group(g)])
         await self.send_snapshot()
 
     async def dispatch(self, message: dict) -> None:
@@ -78,6 +74,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
+        await fanout.hub().leave(self)
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -103,23 +100,41 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
 
     async def send_snapshot(self) -> None:
-        snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
-        snapshot = access.within_scope(snapshot, self.visible)
-        stale_ms = int(settings.ACR_STALE_SECONDS * 1000)
-        await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
-
-    async def tiles_update(self, event: dict) -> None:
-        tiles = [t for t in event["tiles"] if self.visible.allows(t["category"])]
-        if not tiles:
+        """The live state this socket may see; tile updates arriving meanwhile follow it."""
+        if self.snapshotting:  # one is on its way out, and will send what is held after it
             return
-        # What send_json would write, with the tiles' JSON shared by every socket that sees all.
-        if len(tiles) == len(event["tiles"]):
-            encoded = tiles_json(event["tiles"])
+        self.snapshotting = True
+        if self.held is None:
+            self.held = []
+        try:
+            snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
+            snapshot = access.within_scope(snapshot, self.visible)
+            stale_ms = int(settings.ACR_STALE_SECONDS * 1000)
+            await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
+            while self.held:
+                await self._send_tiles(*self.held.pop(0))
+        finally:
+            self.held, self.snapshotting = None, False
+
+    async def deliver(self, tiles: list[dict], frame: str) -> None:
+        """A tile update from metrics.fanout: `frame` is the message for a socket that sees
+        every tile in it."""
+        if self.held is not None:
+            self.held.append((tiles, frame))
         else:
-            encoded = json.dumps(tiles, separators=(",", ":"))
-        await self.send(
-            text_data=f'{{"type":"tiles","tiles":{encoded},"server_time_ms":{server_time_ms()}}}'
-        )
+            await self._send_tiles(tiles, frame)
+
+    async def resync(self) -> None:
+        """Updates may have been lost (the fan-out's Redis connection dropped)."""
+        await self.send_snapshot()
+
+    async def _send_tiles(self, tiles: list[dict], frame: str) -> None:
+        visible = [t for t in tiles if self.visible.allows(t["category"])]
+        if len(visible) < len(tiles):
+            if not visible:
+                return
+            frame = fanout.frame(json.dumps(visible, separators=(",", ":")), server_time_ms())
+        await self.send(text_data=frame)
 
     async def status_update(self, event: dict) -> None:
         await self.send_json({"type": "status", "status": event["status"]})

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from metrics import fanout
 from metrics.acr.values import CatalogMetric
 
 PREFIX = "acr:"
@@ -222,16 +223,18 @@ async def publish(event: dict[str, Any]) -> None:
 
 
 async def publish_tiles(tiles: list[dict[str, Any]]) -> None:
-    """Sends accepted records to their metrics' groups and to the All-metrics group."""
-    layer = get_channel_layer()
-    by_metric: dict[str, list[dict[str, Any]]] = {}
+    """Sends accepted records to their metrics' groups and to the All-metrics group (through
+    metrics.fanout, not the channel layer: see there)."""
+    batches: dict[str, list[dict[str, Any]]] = {}
     for tile in tiles:
-        by_metric.setdefault(tile["metric_id"], []).append(tile)
-    for metric_id, metric_tiles in by_metric.items():
-        await layer.group_send(
-            metric_group(metric_id), {"type": "tiles.update", "tiles": metric_tiles}
-        )
-    await layer.group_send(ALL_GROUP, {"type": "tiles.update", "tiles": tiles})
+        batches.setdefault(metric_group(tile["metric_id"]), []).append(tile)
+    batches[ALL_GROUP] = tiles
+    await fanout.publish(get_redis(), batches)
+
+
+def is_tile_group(group: str) -> bool:
+    """Groups whose messages are tile updates (carried by metrics.fanout)."""
+    return group == ALL_GROUP or group.startswith("metric.")
 
 
 async def close_redis() -> None:

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from dashboard.asgi import application
-from metrics import live, services
+from metrics import fanout, live, services
 from tests.conftest import count_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,6 +57,40 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     await communicator.send_json_to({"type": "snapshot"})
     again = await communicator.receive_json_from(timeout=5)
     assert again["type"] == "snapshot" and again["seq"] == 2
+    await communicator.disconnect()
+
+
+async def kill_tile_subscription() -> None:
+    """Closes this process's tile subscription from the Redis side (CLIENT KILL)."""
+    redis = live.get_redis()
+    name = fanout.client_name()
+    [client_id] = [c["id"] for c in await redis.client_list() if c["name"] == name]
+    await redis.execute_command("CLIENT", "KILL", "ID", client_id)
+
+
+async def test_a_lost_tile_subscription_is_resumed_and_the_socket_resynced(redis_db):
+    """Redis drops the web process's one tile subscription (here: killed by an operator):
+    updates published meanwhile are lost, so the socket gets a fresh snapshot, then updates."""
+    from asgiref.sync import sync_to_async
+
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
+    communicator = await connect(await sync_to_async(session_headers)())
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+
+    await kill_tile_subscription()
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 5, 3000)])
+    # What the browser shows, message by message, until a resync snapshot has come and the
+    # update is shown (it was either lost and is in the snapshot, or came after it).
+    shown, resynced = 3, False
+    while not (resynced and shown == 5):
+        message = await communicator.receive_json_from(timeout=10)
+        resynced = resynced or message["type"] == "snapshot"
+        [tile] = message["tiles"]
+        shown = tile["value"]["count"]
+
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 6, 4000)])
+    update = await communicator.receive_json_from(timeout=10)
+    assert [t["value"]["count"] for t in update["tiles"]] == [6]
     await communicator.disconnect()
 
 

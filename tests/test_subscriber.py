@@ -1,26 +1,25 @@
-"""The one upstream subscriber: a real websocket to the emulator, real Redis, the real channel
-layer. An update the emulator pushes reaches the browsers' group."""
+"""The one upstream subscriber: a real websocket to the emulator, real Redis, the real tile
+fan-out. An update the emulator pushes reaches the browsers' group."""
 
 import asyncio
+import json
 
 import httpx
 import pytest
-from channels.layers import get_channel_layer
 
-from metrics import live
+from metrics import fanout, live
 from metrics.management.commands import subscribe_upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def next_tile(layer, channel, metric_id, category, predicate, timeout=10.0):
+async def next_tile(pubsub, metric_id, category, predicate, timeout=10.0):
     """The first tile record for (metric_id, category) in the group that satisfies predicate."""
     async with asyncio.timeout(timeout):
-        while True:
-            event = await layer.receive(channel)
-            if event["type"] != "tiles.update":
+        async for message in pubsub.listen():
+            if message["type"] != "message":
                 continue
-            for tile in event["tiles"]:
+            for tile in json.loads(message["data"]):
                 if (tile["metric_id"], tile["category"]) == (metric_id, category) and predicate(
                     tile
                 ):
@@ -28,12 +27,11 @@ async def next_tile(layer, channel, metric_id, category, predicate, timeout=10.0
 
 
 async def test_a_websocket_update_reaches_the_tile_group(upstream):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(live.ALL_GROUP, channel)
+    pubsub = live.get_redis().pubsub()
+    await pubsub.subscribe(fanout.topic(live.ALL_GROUP))
     subscriber = asyncio.create_task(subscribe_upstream.run())
     try:
-        ready = await next_tile(layer, channel, "LWCGRP01", "Sales", lambda t: t["state"] == "live")
+        ready = await next_tile(pubsub, "LWCGRP01", "Sales", lambda t: t["state"] == "live")
         assert ready["value"]["type"] == "DURATION"
 
         async with httpx.AsyncClient() as http:
@@ -54,7 +52,7 @@ async def test_a_websocket_update_reaches_the_tile_group(upstream):
             stats = (await http.get(f"{upstream.url}/_emulator/stats")).json()
 
         tile = await next_tile(
-            layer, channel, "LWCGRP01", "Sales", lambda t: t["value"]["finished_ms"] == 4242
+            pubsub, "LWCGRP01", "Sales", lambda t: t["value"]["finished_ms"] == 4242
         )
         assert tile["source"] == "websocket"
         assert tile["value"] == {
@@ -80,12 +78,11 @@ async def test_a_broken_frame_is_counted_not_fatal(redis_db):
 
 
 async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(live.ALL_GROUP, channel)
+    pubsub = live.get_redis().pubsub()
+    await pubsub.subscribe(fanout.topic(live.ALL_GROUP))
     subscriber = asyncio.create_task(subscribe_upstream.run())
     try:
-        await next_tile(layer, channel, "CIQGRP01", "Billing", lambda t: t["state"] == "live")
+        await next_tile(pubsub, "CIQGRP01", "Billing", lambda t: t["state"] == "live")
         async with httpx.AsyncClient(base_url=upstream.url) as http:
             before = (await http.get("/_emulator/stats")).json()
             # Same key, but every open socket is closed: a dropped connection.
@@ -101,7 +98,7 @@ async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
                 },
             )
             tile = await next_tile(
-                layer, channel, "CIQGRP01", "Billing", lambda t: t["value"]["count"] == 17
+                pubsub, "CIQGRP01", "Billing", lambda t: t["value"]["count"] == 17
             )
             after = (await http.get("/_emulator/stats")).json()
         assert after["ws_total"] == before["ws_total"] + 1  # reconnected
