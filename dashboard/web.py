@@ -10,6 +10,7 @@ Daphne stays installed for `manage.py runserver`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -27,13 +28,20 @@ class QuietHits(logging.Filter):
 
 
 def main() -> None:
+    # Fewer, larger young-generation collections: with thousands of open sockets, the default
+    # (a collection every 700 allocations) pauses the fan-out often (the floor server in
+    # bench/fanout.py uses the same setting).
+    gc.set_threshold(50_000, 50, 50)
     uvicorn.run(
         "dashboard.asgi:application",
         host=os.environ.get("WEB_HOST", "127.0.0.1"),
         port=int(os.environ.get("WEB_PORT") or os.environ.get("PORT") or 8000),
         http="httptools",
         loop="uvloop",
-        ws=os.environ.get("WEB_WS", "websockets"),
+        # Sans-I/O websockets: a send writes to the socket's buffer and never waits, so one slow
+        # screen cannot hold up the fan-out to the others (a dead one fails its keepalive
+        # ping and is closed).
+        ws="websockets-sansio",
         # Board frames are small JSON: compressing each one for each screen costs more CPU
         # than it saves bytes on a LAN (Daphne never negotiated it either).
         ws_per_message_deflate=False,

@@ -129,6 +129,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send_snapshot()
 
     async def _send_tiles(self, tiles: list[dict], frame: str) -> None:
+        if self.visible.categories is None:  # sees everything: the shared frame as it is
+            await self.base_send({"type": "websocket.send", "text": frame})
+            return
         visible = [t for t in tiles if self.visible.allows(t["category"])]
         if len(visible) < len(tiles):
             if not visible:
