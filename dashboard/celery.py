@@ -1,11 +1,80 @@
-"""The Celery app; its settings are the CELERY_* names in dashboard.settings."""
+"""The Celery app; its settings are the CELERY_* names in dashboard.settings.
 
+Beat is a singleton: only the beat that holds a Redis lease sends the schedule, so a second
+beat (started by mistake, or on purpose as a standby) sends nothing until the first stops
+renewing, then takes over within BEAT_LEASE_MS.
+"""
+
+import logging
 import os
+import time
+import uuid
 
 from celery import Celery
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_scheduler = "dashboard.celery:SingletonScheduler"
 app.autodiscover_tasks()
+
+log = logging.getLogger(__name__)
+
+BEAT_LEASE_KEY = "acr:beat:lease"
+BEAT_LEASE_MS = 10_000
+BEAT_RENEW_SECONDS = 2.0
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class SingletonScheduler(PersistentScheduler):
+    """The default scheduler, sending only while it holds the beat lease."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.lease_token = uuid.uuid4().hex
+        self.leased: bool | None = None  # None: not asked yet
+        self.lease_checked = 0.0
+        self._lease_redis = None
+        super().__init__(*args, **kwargs)
+
+    def tick(self, *args, **kwargs) -> float:
+        if time.monotonic() - self.lease_checked >= BEAT_RENEW_SECONDS:
+            self.lease_checked = time.monotonic()
+            leased = self._hold_lease()
+            if leased != self.leased:
+                log.info("beat lease %s", "held: sending the schedule" if leased else "elsewhere")
+            self.leased = leased
+        if not self.leased:
+            return BEAT_RENEW_SECONDS
+        return min(super().tick(*args, **kwargs), BEAT_RENEW_SECONDS)
+
+    def _hold_lease(self) -> bool:
+        import redis
+        from django.conf import settings
+
+        try:
+            if self._lease_redis is None:
+                self._lease_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+            client = self._lease_redis
+            if client.eval(_RENEW, 1, BEAT_LEASE_KEY, self.lease_token, BEAT_LEASE_MS):
+                return True
+            return bool(client.set(BEAT_LEASE_KEY, self.lease_token, nx=True, px=BEAT_LEASE_MS))
+        except redis.RedisError as exc:
+            log.warning("cannot reach Redis for the beat lease: %s", exc)
+            return False
+
+    def close(self) -> None:
+        try:
+            if self._lease_redis is not None and self.leased:
+                self._lease_redis.eval(_RELEASE, 1, BEAT_LEASE_KEY, self.lease_token)
+        except Exception:  # noqa: BLE001, S110 - shutting down: the lease expires anyway
+            pass
+        super().close()

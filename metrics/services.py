@@ -20,6 +20,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from metrics import health, history, live, records
 from metrics.acr import client
@@ -284,10 +285,18 @@ def roll_up_samples() -> int:
 
 
 async def read_health() -> dict[str, Any]:
-    snapshot = await live.read_snapshot()
+    """The site's health; "down" (not an error page) while the live store cannot be read."""
+    try:
+        snapshot = await live.read_snapshot()
+        subscriber_active = await live.lease_held()
+    except RedisError as exc:
+        log.error("health: the live store is unavailable: %s", exc)
+        snapshot = {"metrics": [], "tiles": [], "status": live.status_to_wire({})}
+        snapshot["status"]["poll_error"] = "the live store (Redis) is unavailable"
+        subscriber_active = False
     return health.site_health(
         snapshot,
         now_ms=now_ms(),
         stale_ms=int(settings.ACR_STALE_SECONDS * 1000),
-        subscriber_active=await live.lease_held(),
+        subscriber_active=subscriber_active,
     )

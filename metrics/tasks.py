@@ -32,7 +32,9 @@ def sync_catalog() -> None:
         pass  # logged and shown as the upstream status by the service
 
 
-@shared_task(ignore_result=True)
+# A poll whose pool process died (OOM, SIGKILL) is run again once, at once: acknowledged only
+# when done, and put back when its process is lost. Its expiry still drops a late redelivery.
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def poll_values(ids: list[str] | None = None) -> list[str]:
     """Polls values; ids the upstream is still initializing are polled again soon."""
     try:

@@ -5,6 +5,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
 from metrics import live, services
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,6 +19,14 @@ def test_nothing_from_the_upstream_is_down(client, redis_db):
     response = client.get("/health/")
     assert response.status_code == 503
     assert response.json()["status"] == "down"
+
+
+def test_an_unreachable_live_store_reads_as_down_not_as_an_error_page(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["status"] == "down"
+    assert "Redis" in response.json()["upstream"]["poll_error"]
 
 
 def test_anonymous_monitoring_gets_the_summary_only(client, redis_db):

@@ -37,6 +37,7 @@ class Subscription:
         self.catalog: dict[str, dict] = {}
         self.subscribed_ids: list[str] = []
         self.connected = False
+        self.session = 0  # which websocket session a resync belongs to
         self.clock_bound: Bounds | None = None
         self.background: set[asyncio.Task] = set()
 
@@ -86,30 +87,40 @@ class Subscription:
             self.clock_bound = bound
 
     async def on_status(self, connected: bool, error: str) -> None:
-        self.connected = connected
-        try:
-            await services.report_subscription(connected, error)
-        except RedisError as exc:
-            if connected:
-                raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
-            log.warning("cannot record the subscription status: %s", exc)
+        self.session += 1
+        self.connected = False
+        if not connected:
+            try:
+                await services.report_subscription(False, error)
+            except RedisError as exc:
+                log.warning("cannot record the subscription status: %s", exc)
             return
-        if connected:
-            log.info("subscribed to %d metrics", len(self.subscribed_ids))
-            # In its own task: frames keep flowing meanwhile, and a cancellation of the
-            # session never lands inside the HTTP client.
-            task = asyncio.create_task(self.resync())
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+        log.info("subscribed to %d metrics", len(self.subscribed_ids))
+        # The websocket is reported connected only after the resync: that status makes
+        # browsers trust the values they hold, which may be from before the gap. In its own
+        # task: frames keep flowing meanwhile, and a cancellation of the session never lands
+        # inside the HTTP client.
+        task = asyncio.create_task(self.resync(self.session))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
-    async def resync(self) -> None:
-        """After any (re)connect, poll once so nothing that changed in the gap is missed."""
+    async def resync(self, session: int) -> None:
+        """After any (re)connect, poll once so nothing that changed in the gap is missed; then
+        report the websocket connected, unless it dropped meanwhile."""
         try:
             await services.poll_values(self.subscribed_ids, self.fence)
         except (UpstreamError, RedisError) as exc:
             log.warning("resync after connect failed: %s", exc)
         except live.LeaseLost:
             log.error("resync fenced off: another subscriber is active")
+            return
+        if session != self.session:
+            return
+        self.connected = True  # from now on the heartbeat reports it too
+        try:
+            await services.report_subscription(True, "")
+        except RedisError as exc:
+            log.warning("cannot record the subscription status: %s", exc)
 
     async def heartbeat_forever(self) -> None:
         while True:
