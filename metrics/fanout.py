@@ -12,6 +12,7 @@ Status, catalog, board and display events are rare and stay on the channel layer
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -22,16 +23,23 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 log = logging.getLogger(__name__)
 
-TOPIC_PREFIX = "acr:tiles:"
+
+def topic(group: str, redis_url: str = "") -> str:
+    """The pub/sub channel of a tile group. Channels are shared by every database of a Redis
+    server, so the name carries the database: sites (or test runs) that share a server on
+    different databases never see each other's tiles."""
+    return f"acr:db{_database(redis_url or settings.REDIS_URL)}:tiles:{group}"
 
 
-def topic(group: str) -> str:
-    return TOPIC_PREFIX + group
+@functools.cache
+def _database(redis_url: str) -> int:
+    return int(parse_url(redis_url).get("db", 0))
 
 
 async def publish(redis: aioredis.Redis, batches: dict[str, list[dict[str, Any]]]) -> None:

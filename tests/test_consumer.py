@@ -1,5 +1,7 @@
 """The browser websocket through the real ASGI stack (session auth, origin check)."""
 
+import json
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -91,6 +93,24 @@ async def test_a_lost_tile_subscription_is_resumed_and_the_socket_resynced(redis
     await services.store_and_publish([count_record("CIQGRP01", "Sales", 6, 4000)])
     update = await communicator.receive_json_from(timeout=10)
     assert [t["value"]["count"] for t in update["tiles"]] == [6]
+    await communicator.disconnect()
+
+
+async def test_tiles_of_another_redis_database_never_arrive(redis_db, settings):
+    """Pub/sub is server-wide: another site on the same Redis server, another database, must
+    not show up on this site's boards."""
+    from asgiref.sync import sync_to_async
+
+    communicator = await connect(await sync_to_async(session_headers)())
+    await communicator.receive_json_from(timeout=5)
+    elsewhere = settings.REDIS_URL.rsplit("/", 1)[0] + "/3"
+    foreign = [{**count_record("CIQGRP01", "Sales", 999, 5000), "seq": 1, "mseq": 1}]
+    await live.get_redis().publish(fanout.topic(live.ALL_GROUP, elsewhere), json.dumps(foreign))
+    assert await communicator.receive_nothing(timeout=0.5)
+
+    await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 6000)])
+    update = await communicator.receive_json_from(timeout=5)
+    assert [t["value"]["count"] for t in update["tiles"]] == [4]
     await communicator.disconnect()
 
 
