@@ -50,18 +50,28 @@ def metric_group(metric_id: str) -> str:
 # Only the subscriber holding the lease may write through it (a fencing token): a subscriber
 # that hung and lost its lease cannot overwrite what its successor wrote.
 # Keeps a record unless it is older than the stored one, or the same value at the same time.
+# A record without a value (initializing, refused) replaces a value: the upstream no longer
+# vouches for it (after an upstream restart every metric is initializing again), so the tile
+# must not go on showing it as live. The value's time is kept, so that the next value is
+# compared with it and an older one is still dropped.
 _WRITE_SCRIPT = """
 if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return {-1} end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
+local n = tonumber(ARGV[2])
+local keep_time = false
 if old then
   local o = tonumber(old)
-  local n = tonumber(ARGV[2])
-  if n < o then return {0} end
-  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
+  if n < 0 and o >= 0 then
+    if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
+    keep_time = true
+  else
+    if n < o then return {0} end
+    if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
+  end
 end
 local seq = redis.call('INCR', KEYS[5])
 local mseq = redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not keep_time then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], seq)

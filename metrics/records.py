@@ -13,7 +13,8 @@ from metrics.acr.values import (
     value_to_wire,
 )
 
-# upstream_ms of a record without a value: below any real timestamp, so it never replaces one.
+# upstream_ms of a record without a value: below any real timestamp (live.py's write script
+# lets it replace a value without taking that value's place in time).
 NO_VALUE = -1
 
 

@@ -49,6 +49,30 @@ def test_it_shows_initializing_then_the_values_once_ready(upstream, redis_db):
     assert ready[("CANTOD01", "")]["state"] == "live"
 
 
+def test_a_restarted_upstream_initializing_again_is_not_shown_with_old_live_numbers(
+    upstream, redis_db
+):
+    """After an upstream restart every metric is initializing: a value from before it must not
+    go on looking live, and the values come back once the upstream has them again."""
+    tasks.poll_values()
+    time.sleep(1.2)
+    assert tasks.poll_values() == []
+    before = tiles(redis_db)[("CIQGRP01", "Sales")]
+    assert before["state"] == "live"
+
+    upstream.control("cold", {})  # what a restart does to every metric
+    assert "CIQGRP01" in tasks.poll_values()
+    cold = tiles(redis_db)[("CIQGRP01", "Sales")]
+    assert (cold["state"], cold["value"]) == ("initializing", None)
+    assert tasks.poll_values() != []  # still initializing: nothing new stored or sent
+    assert tiles(redis_db)[("CIQGRP01", "Sales")]["received_ms"] == cold["received_ms"]
+
+    time.sleep(1.2)
+    assert tasks.poll_values() == []
+    after = tiles(redis_db)[("CIQGRP01", "Sales")]
+    assert after["state"] == "live" and after["value"]["type"] == "COUNT"
+
+
 @pytest.mark.parametrize("form", ["id", "combo", "object"])
 def test_the_older_400_answer_and_every_initializing_form_work(settings, processes, redis_db, form):
     emulator = start_emulator(
