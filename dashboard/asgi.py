@@ -28,3 +28,6 @@ application = ProtocolTypeRouter(
 # full scans, which otherwise pause a busy server for tens of milliseconds.
 gc.collect()
 gc.freeze()
+# Fewer, larger young-generation collections: with thousands of open sockets, the default (one
+# every 700 allocations) pauses the fan-out often (bench/fanout.py's floor server does the same).
+gc.set_threshold(50_000, 50, 50)

@@ -10,7 +10,6 @@ Daphne stays installed for `manage.py runserver`.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 
@@ -28,10 +27,6 @@ class QuietHits(logging.Filter):
 
 
 def main() -> None:
-    # Fewer, larger young-generation collections: with thousands of open sockets, the default
-    # (a collection every 700 allocations) pauses the fan-out often (the floor server in
-    # bench/fanout.py uses the same setting).
-    gc.set_threshold(50_000, 50, 50)
     uvicorn.run(
         "dashboard.asgi:application",
         host=os.environ.get("WEB_HOST", "127.0.0.1"),
@@ -53,6 +48,7 @@ def main() -> None:
         log_config=None,  # Django's LOGGING (dashboard/settings.py) formats every line
         access_log=os.environ.get("WEB_ACCESS_LOG", "1") != "0",
         timeout_graceful_shutdown=5,
+        workers=int(os.environ.get("WEB_WORKERS", "1")),
     )
 
 
