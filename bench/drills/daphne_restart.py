@@ -3,7 +3,7 @@
 
 The TVs are asyncio `websockets` clients of a display link (observe.BoardClient), in
 --workers processes. They reconnect with exactly the policy of static/metrics/board.js:
-after a close, wait random() * min(30 s, 0.5 s * 2^attempt), attempt + 1, attempt back to 0
+after a close, wait random() * min(8 s, 0.5 s * 2^attempt), attempt + 1, attempt back to 0
 on open; a TV also sends a HEAD for its page from the second attempt on. So the drill
 measures our policy, not a policy of its own. A TV has resubscribed when it holds a fresh
 snapshot. Target: 95 % within 10 s of the web server listening again, all within 30 s, reconnects
@@ -90,7 +90,10 @@ class Swarm:
 
 def policy(cap_ms: int) -> str:
     if cap_ms == observe.BACKOFF_CAP_MS:
-        return "policy: static/metrics/board.js's, delay = random() * min(30 s, 0.5 s * 2^attempt)"
+        return (
+            "policy: static/metrics/board.js's, delay = random() *"
+            f" min({cap_ms / 1000:g} s, 0.5 s * 2^attempt)"
+        )
     return (
         f"policy: WHAT-IF, NOT board.js's: delay = random() * min({cap_ms / 1000:g} s, "
         "0.5 s * 2^attempt)"

@@ -10,7 +10,7 @@ policy.
   (an `error` tile stays `error`); the banner says the connection is lost, the data is stale,
   and the upstream's problem (`poll_error` or `ws_error`).
 
-`BoardClient` reconnects as board.js does: after a close, wait random() * min(30 s,
+`BoardClient` reconnects as board.js does: after a close, wait random() * min(8 s,
 0.5 s * 2^attempt), attempt += 1, reset to 0 on open; a TV (kiosk) also sends a HEAD for its
 page from the second attempt on, and stops on close code 4403 or a 404.
 """
