@@ -92,3 +92,42 @@ def record(result: Result, append: bool = True) -> None:
     ]
     with RELIABILITY.open("a", encoding="utf-8") as out:
         out.write("| " + " | ".join(_cell(c) for c in cells) + " |\n")
+    RELIABILITY.write_text(with_latest(RELIABILITY.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+LATEST_START, LATEST_END = "<!-- latest: written by bench/drills/report.py -->", "<!-- /latest -->"
+
+
+def with_latest(text: str) -> str:
+    """The document with its "latest result per drill" table rebuilt from the run rows."""
+    if LATEST_START in text:
+        before, rest = text.split(LATEST_START, 1)
+        after = rest.split(LATEST_END, 1)[1]
+    else:  # first time: the table goes before the table of every run
+        at = text.index("| drill | command |")
+        before, after = text[:at], "\n" + text[at:]
+    latest: dict[str, list[str]] = {}
+    for line in after.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 9 and cells[0] not in ("drill", "---"):
+            latest[cells[0]] = cells
+    rows = [
+        f"| {c[0]} | {c[6]} | {c[4]} | {c[7]} | {c[1]} |"
+        for c in latest.values()
+        if "before the fix" not in c[0] and "WHAT-IF" not in c[0]  # history and what-ifs
+    ]
+    table = "\n".join(
+        [
+            LATEST_START,
+            "## Latest result per drill",
+            "",
+            "| drill | result | recovery | date | command |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "## Every run",
+            "",
+            LATEST_END,
+        ]
+    )
+    return before + table + after
