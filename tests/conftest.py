@@ -173,8 +173,14 @@ PASSWORD = "a-long-test-password-7"
 
 
 def web_command() -> list[str]:
-    """The web process as the Procfile starts it (its port from WEB_PORT)."""
+    """The web process as the Procfile starts it (its port from WEB_PORT; start it with
+    WEB_ENV)."""
     return [sys.executable, "-m", "dashboard.web"]
+
+
+# One web worker in tests: the widget's rate limit is per process, and a test that counts
+# requests must see them all in one (the benchmarks and drills run the default, one per core).
+WEB_ENV = {"WEB_WORKERS": "1"}
 
 
 def start_stack(processes, redis_url: str, *emulator_args: str):
@@ -191,7 +197,7 @@ def start_stack(processes, redis_url: str, *emulator_args: str):
         ACR_STALE_SECONDS="3",
     )
     python = [sys.executable, "-m"]
-    web = processes.start("web", web_command(), {**env, "WEB_PORT": str(port)})
+    web = processes.start("web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
     processes.start(
         "worker",
         [

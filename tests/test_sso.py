@@ -20,6 +20,7 @@ from dashboard import settings as project_settings
 from metrics.models import Team
 from tests.conftest import (
     PASSWORD,
+    WEB_ENV,
     database_url,
     free_port,
     in_thread,
@@ -176,7 +177,7 @@ def test_a_supervisor_signs_in_through_the_oidc_provider(
         "OIDC_OP_USER_ENDPOINT": f"{provider}/userinfo",
         "OIDC_LABEL": "Sign in with Example SSO",
     }
-    web = processes.start("web-oidc", web_command(), {**env, "WEB_PORT": str(port)})
+    web = processes.start("web-oidc", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
     wait_for_port(port, web, "web-oidc")
 
     page = browser.new_page()
