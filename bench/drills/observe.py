@@ -423,3 +423,13 @@ async def stop_watching(client: BoardClient, watch: Watch, task: asyncio.Task) -
     client.stopped = True
     task.cancel()
     await asyncio.gather(task, *watch.tasks, return_exceptions=True)
+
+
+async def until_board_live(stack, watch: Watch, truth: Truth, marker_count: int = 11) -> None:
+    """Sets the marker upstream and waits until the TV shows every tile live and true."""
+    from bench.drills.stack import MARKER, wait_for
+
+    await stack.emulator.set_count(MARKER, marker_count)
+    truth.set(MARKER, marker_count)
+    if await wait_for(watch.all_live_and_true, 90) is None:
+        raise SystemExit(f"the board never became live: see {stack.dir}")

@@ -17,7 +17,7 @@ import shutil
 import time
 
 from bench.drills import runner
-from bench.drills.observe import Requests, Truth, stop_watching, watch_board
+from bench.drills.observe import Requests, Truth, stop_watching, until_board_live, watch_board
 from bench.drills.report import Result
 from bench.drills.stack import (
     ACTIVE_LINE,
@@ -41,10 +41,7 @@ async def drill(args: argparse.Namespace) -> list[Result]:
         requests.start()
         marker = 100
         try:
-            await stack.emulator.set_count(MARKER, 11)
-            truth.set(MARKER, 11)
-            if await wait_for(watch.all_live_and_true, 90) is None:
-                raise SystemExit(f"the board never became live: see {stack.dir}")
+            await until_board_live(stack, watch, truth)
             await asyncio.sleep(3)
             stopped = time.monotonic()
             snapshots, closes = client.view.snapshots, len(client.closed_at)

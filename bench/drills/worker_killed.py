@@ -23,9 +23,16 @@ import sqlite3
 import time
 
 from bench.drills import runner
-from bench.drills.observe import Requests, Truth, Watch, stop_watching, watch_board
+from bench.drills.observe import (
+    Requests,
+    Truth,
+    Watch,
+    stop_watching,
+    until_board_live,
+    watch_board,
+)
 from bench.drills.report import Result
-from bench.drills.stack import BOARD_TILES, MARKER, Stack, wait_for
+from bench.drills.stack import BOARD_TILES, Stack, wait_for
 
 POLL = "metrics.tasks.poll_values"
 LATENCY_MS = 4000  # under ACR_TIMEOUT_SECONDS (5): the poll would succeed
@@ -203,10 +210,7 @@ async def drill(args: argparse.Namespace) -> list[Result]:
         requests = Requests(stack)
         requests.start()
         try:
-            await stack.emulator.set_count(MARKER, 11)
-            truth.set(MARKER, 11)
-            if await wait_for(watch.all_live_and_true, 90) is None:
-                raise SystemExit(f"the board never became live: see {stack.dir}")
+            await until_board_live(stack, watch, truth)
             await asyncio.sleep(3)
             results = [await child_phase(stack, watch, requests)]
             results.append(await worker_phase(stack, watch, requests))
