@@ -25,14 +25,6 @@ log = logging.getLogger(__name__)
 BEAT_LEASE_KEY = "acr:beat:lease"
 BEAT_LEASE_MS = 10_000
 BEAT_RENEW_SECONDS = 2.0
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class SingletonScheduler(PersistentScheduler):
@@ -60,11 +52,13 @@ class SingletonScheduler(PersistentScheduler):
         import redis
         from django.conf import settings
 
+        from metrics.live import RENEW_SCRIPT
+
         try:
             if self._lease_redis is None:
                 self._lease_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
             client = self._lease_redis
-            if client.eval(_RENEW, 1, BEAT_LEASE_KEY, self.lease_token, BEAT_LEASE_MS):
+            if client.eval(RENEW_SCRIPT, 1, BEAT_LEASE_KEY, self.lease_token, BEAT_LEASE_MS):
                 return True
             return bool(client.set(BEAT_LEASE_KEY, self.lease_token, nx=True, px=BEAT_LEASE_MS))
         except redis.RedisError as exc:
@@ -72,9 +66,11 @@ class SingletonScheduler(PersistentScheduler):
             return False
 
     def close(self) -> None:
+        from metrics.live import RELEASE_SCRIPT
+
         try:
             if self._lease_redis is not None and self.leased:
-                self._lease_redis.eval(_RELEASE, 1, BEAT_LEASE_KEY, self.lease_token)
+                self._lease_redis.eval(RELEASE_SCRIPT, 1, BEAT_LEASE_KEY, self.lease_token)
         except Exception:  # noqa: BLE001, S110 - shutting down: the lease expires anyway
             pass
         super().close()

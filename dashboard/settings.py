@@ -87,8 +87,8 @@ AXES_VERBOSE = False
 
 # Single sign-on (metrics/sso.py), both optional. A trusted proxy's header, e.g.
 # SSO_HEADER=X-Forwarded-User, believed only from SSO_TRUSTED_PROXIES (the proxy's address as
-# Daphne sees it: run Daphne without --proxy-headers). Or an OpenID Connect provider: set
-# OIDC_RP_CLIENT_ID and the provider's endpoints.
+# the web server sees it: dashboard/web.py keeps proxy headers off). Or an OpenID Connect
+# provider: set OIDC_RP_CLIENT_ID and the provider's endpoints.
 SSO_HEADER = env.str("SSO_HEADER", default="")
 SSO_TRUSTED_PROXIES = env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)

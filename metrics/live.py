@@ -274,13 +274,14 @@ async def add_clock_bounds(
 
 # --- the subscriber lease ----------------------------------------------------------------------
 
-_RENEW_SCRIPT = """
+# Renew or release a lease only while it still holds this token (also beat's, dashboard/celery.py).
+RENEW_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
-_RELEASE_SCRIPT = """
+RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -292,12 +293,12 @@ async def acquire_lease(token: str, ttl_ms: int) -> bool:
 
 async def renew_lease(token: str, ttl_ms: int) -> bool:
     redis = get_redis()
-    return bool(await redis.register_script(_RENEW_SCRIPT)(keys=[LEASE], args=[token, ttl_ms]))
+    return bool(await redis.register_script(RENEW_SCRIPT)(keys=[LEASE], args=[token, ttl_ms]))
 
 
 async def release_lease(token: str) -> None:
     redis = get_redis()
-    await redis.register_script(_RELEASE_SCRIPT)(keys=[LEASE], args=[token])
+    await redis.register_script(RELEASE_SCRIPT)(keys=[LEASE], args=[token])
 
 
 async def lease_held() -> bool:
