@@ -31,13 +31,25 @@ REROLL_MS = 5 * MINUTE_MS
 ROLL_STEP_MS = 6 * 3600 * 1000
 
 
+# Sample's columns as _bucketed takes them: time, lowest, highest, first and last time.
+RAW = ("at_ms", "value", "value", "at_ms", "at_ms")
+
+
 def _bucketed(
-    query, origin_ms: int, width: int, time: str, low: str, high: str, first: str, last: str
+    query,
+    origin_ms: int,
+    width: int,
+    time: str,
+    low: str,
+    high: str,
+    first: str,
+    last: str,
+    by: tuple[str, ...] = ("category",),
 ):
-    """Rows of (category, bucket, low, high, first, last), reduced in SQL with integer division."""
+    """Rows of (*by, bucket, low, high, first, last), reduced in SQL with integer division."""
     return (
         query.annotate(bucket=(F(time) - origin_ms) / width)
-        .values("category", "bucket")
+        .values(*by, "bucket")
         .annotate(low=Min(low), high=Max(high), first=Min(first), last=Max(last))
         .order_by()
     )
@@ -58,12 +70,11 @@ def series(metric_id: str, scope: Scope, start: datetime, end: datetime) -> list
     if scope.categories is not None:
         samples = samples.filter(category__in=scope.categories)
         minutes = minutes.filter(category__in=scope.categories)
-    raw = ("at_ms", "value", "value", "at_ms", "at_ms")
     if end_ms - start_ms < ROLLUP_FROM_MS:
         width = max(1, -(-(end_ms - start_ms) // BUCKETS))  # rounded up: at most BUCKETS
         origin = start_ms
         parts = [
-            _bucketed(samples.filter(at_ms__gte=start_ms, at_ms__lt=end_ms), origin, width, *raw)
+            _bucketed(samples.filter(at_ms__gte=start_ms, at_ms__lt=end_ms), origin, width, *RAW)
         ]
     else:
         # Buckets of whole minutes, from the minute `start` falls in: a minute is never split.
@@ -74,7 +85,7 @@ def series(metric_id: str, scope: Scope, start: datetime, end: datetime) -> list
         recent = samples.filter(at_ms__gte=until, at_ms__lt=end_ms)
         parts = [
             _bucketed(rolled, origin, width, "minute_ms", "low", "high", "first_ms", "last_ms"),
-            _bucketed(recent, origin, width, *raw),
+            _bucketed(recent, origin, width, *RAW),
         ]
     buckets: dict[tuple[str, int], dict[str, Any]] = {}
     for part in parts:
@@ -124,18 +135,13 @@ def roll_up(now_ms: int) -> int:
     until = min(until, now_ms - now_ms % MINUTE_MS)
     if until <= since:
         return 0
-    rows = (
-        Sample.objects.filter(at__gte=_moment(since), at__lt=_moment(until))  # the `at` index
-        .annotate(minute=(F("at_ms") - since) / MINUTE_MS)
-        .values("metric_id", "category", "minute")
-        .annotate(low=Min("value"), high=Max("value"), first=Min("at_ms"), last=Max("at_ms"))
-        .order_by()
-    )
+    in_range = Sample.objects.filter(at__gte=_moment(since), at__lt=_moment(until))  # `at` index
+    rows = _bucketed(in_range, since, MINUTE_MS, *RAW, by=("metric_id", "category"))
     rolled = [
         SampleMinute(
             metric_id=row["metric_id"],
             category=row["category"],
-            minute_ms=since + row["minute"] * MINUTE_MS,
+            minute_ms=since + row["bucket"] * MINUTE_MS,
             low=row["low"],
             high=row["high"],
             first_ms=row["first"],
