@@ -400,10 +400,7 @@
       if (stopped) return;
       brokenSince = brokenSince || Date.now();
       refresh();
-      // Exponential backoff with full jitter, so a restarted server is not hit by every TV at once;
-      // capped at 8 s so that every TV is back within ~10 s of a server restart
-      // (bench/drills/daphne_restart.py: a 30 s cap left a quarter of them out for 20 s).
-      const delay = Math.random() * Math.min(8000, 500 * 2 ** attempt);
+      const delay = F.reconnectDelay(attempt);
       attempt += 1;
       if (page.kiosk && attempt >= 2) checkStillValid();
       setConnection("reconnecting", "Connection lost: reconnecting…");

@@ -172,7 +172,7 @@
     socket.onclose = () => {
       connection.dataset.state = "reconnecting";
       connection.textContent = "Connection lost: reconnecting…";
-      setTimeout(connect, Math.random() * Math.min(8000, 500 * 2 ** attempt++)); // as board.js
+      setTimeout(connect, F.reconnectDelay(attempt++));
     };
   }
 
