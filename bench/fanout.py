@@ -44,6 +44,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.servers import WEB_SERVERS  # noqa: E402 - after ROOT is on the path
+
 REDIS_URL = "redis://127.0.0.1:6379/10"
 KEY = "bench-fanout-key"
 METRIC, CATEGORY = "CIQGRP01", "Sales"
@@ -290,21 +292,6 @@ async def floor_main(port: int) -> None:
 
 
 # --- processes, machine ------------------------------------------------------------------------
-
-
-# The web process, as the Procfile runs it (dashboard.web: uvicorn; port from WEB_PORT), or
-# Daphne for comparison.
-WEB_SERVERS = {
-    "web": lambda port: ["dashboard.web"],
-    "daphne": lambda port: [
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "dashboard.asgi:application",
-    ],
-}
 
 
 def free_port() -> int:
@@ -926,7 +913,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--layers", nargs="+", choices=["core", "pubsub"], help="core pubsub")
     parser.add_argument("--no-ramp", action="store_true")
     parser.add_argument(
-        "--server", choices=sorted(WEB_SERVERS), default="web", help="web (as shipped) or daphne"
+        "--server",
+        choices=sorted(WEB_SERVERS),
+        default="web",
+        help="web (as shipped), daphne or daphne-quiet",
     )
     parser.add_argument("--ramp-seconds", type=float, default=8)
     parser.add_argument("--upstream-seconds", type=float, help="per window (40; quick 10)")

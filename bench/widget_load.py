@@ -25,15 +25,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.servers import WEB_SERVERS  # noqa: E402 - after ROOT is on the path
+
 REDIS_URL = "redis://127.0.0.1:6379/11"
-APP = "dashboard.asgi:application"
-
-
-SERVERS = {  # (arguments after `python -m`, with the port) for each web server compared
-    "web": lambda port: ["dashboard.web"],  # as the Procfile runs it (uvicorn), port from env
-    "daphne": lambda port: ["daphne", "-b", "127.0.0.1", "-p", str(port), APP],
-    "daphne-quiet": lambda port: ["daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), APP],
-}
 
 
 def free_port() -> int:
@@ -202,7 +196,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--server",
-        choices=sorted(SERVERS),
+        choices=sorted(WEB_SERVERS),
         default="web",
         help="web: as the Procfile runs it (dashboard.web: uvicorn); daphne: Daphne with its"
         " access log; daphne-quiet: Daphne without it",
@@ -239,7 +233,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         ),
         subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", *SERVERS[args.server](web_port)],
+            [sys.executable, "-m", *WEB_SERVERS[args.server](web_port)],
             cwd=ROOT,
             env={**os.environ, **env, "WEB_PORT": str(web_port)},
             stdout=subprocess.DEVNULL,
