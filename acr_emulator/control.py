@@ -56,21 +56,25 @@ def _control(handler):  # type: ignore[no-untyped-def]
 
 @_control
 async def control_values(request: web.Request, body: dict[str, Any]) -> web.Response:
+    """One value (metricId, categoryValue, value), or several pushed together: {"values":
+    [{metricId, categoryValue, value}, ...]} answers with a list of results."""
     engine = request.app[ENGINE]
     if not isinstance(body.get("pin", True), bool):
         return error_response(400, "pin must be true or false")
+    many = "values" in body
+    items = body["values"] if many else [body]
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        return error_response(400, "values must be a non-empty list of objects")
     try:
-        result = engine.set_value(
-            body.get("metricId"),
-            body.get("categoryValue"),
-            body.get("value"),
+        results = engine.set_values(
+            [(i.get("metricId"), i.get("categoryValue"), i.get("value")) for i in items],
             pin=body.get("pin", True),
         )
     except LookupError as exc:
         return error_response(404, str(exc))
     except ValueError as exc:
         return error_response(400, str(exc))
-    return json_response(result)
+    return json_response(results if many else results[0])
 
 
 @_control

@@ -205,6 +205,22 @@ class Emulator:
 
         A pinned value is left alone by the simulation; unpinned, the next step may replace it.
         """
+        return self.set_values([(metric_id, category_value, data)], pin=pin)[0]
+
+    def set_values(
+        self, items: list[tuple[Any, Any, Any]], *, pin: bool = True
+    ) -> list[dict[str, Any]]:
+        """Control API: replace several values in one simulation step, pushed together (as a
+        tick that changes many metrics pushes them). All are checked before any is stored."""
+        changes = [self._checked_value(*item) for item in items]
+        for key, value in changes:
+            self.store.put(key, value, pin=pin)
+        self._publish([key for key, _ in changes])
+        return [self.result_json(key, value) for key, value in changes]
+
+    def _checked_value(
+        self, metric_id: Any, category_value: Any, data: Any
+    ) -> tuple[Key, MetricValue]:
         metric = self.catalog.get(metric_id) if isinstance(metric_id, str) else None
         if metric is None:
             raise LookupError(f"unknown metricId {metric_id!r}")
@@ -217,10 +233,7 @@ class Emulator:
         value = value_from_json(data, default_ms=self.clock.now_ms())
         if value.type != metric.value_type:
             raise ValueError(f"{metric_id} holds {metric.value_type} values, not {value.type}")
-        key = (metric.metric_id, category_value)
-        self.store.put(key, value, pin=pin)
-        self._publish([key])
-        return self.result_json(key, value)
+        return (metric.metric_id, category_value), value
 
     def chill(self) -> None:
         """Control API: every metric cold again; subscribers get a fresh snapshot when ready."""

@@ -91,6 +91,42 @@ async def test_a_set_value_is_pushed_once_to_subscribers_of_that_metric(emulator
     assert frame in rest["results"]
 
 
+async def test_several_values_set_together_are_pushed_together(emulator, http):
+    async with connect(emulator.ws_url(["CIQGRP01", "CANTOD01"])) as ws:
+        await receive(ws, 4)
+        values = [
+            {"metricId": "CIQGRP01", "categoryValue": c, "value": {"type": "COUNT", "count": n}}
+            for n, c in enumerate(["Sales", "Support", "Billing"], start=1)
+        ]
+        values.append(
+            {"metricId": "CANTOD01", "categoryValue": "", "value": {"type": "COUNT", "count": 4}}
+        )
+        returned = await control(http, emulator, "values", {"values": values})
+        frames = await receive(ws, 4)
+        await assert_silent(ws)
+    assert frames == returned
+    assert [f["value"]["count"] for f in frames] == [1, 2, 3, 4]
+
+
+async def test_a_batch_with_one_bad_value_changes_nothing(emulator, http):
+    values = [
+        {"metricId": "CIQGRP01", "categoryValue": "Sales", "value": {"type": "COUNT", "count": 50}},
+        {"metricId": "CIQGRP01", "categoryValue": "Nope", "value": {"type": "COUNT", "count": 51}},
+    ]
+    before = (await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)).json()
+    response = await http.post(f"{emulator.base}/_emulator/values", json={"values": values})
+    assert response.status_code == 404
+    after = (await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)).json()
+    assert after == before
+
+
+@pytest.mark.parametrize("values", [[], "x", [1], None])
+async def test_a_batch_must_be_a_list_of_values(emulator, http, values):
+    response = await http.post(f"{emulator.base}/_emulator/values", json={"values": values})
+    assert response.status_code == 400
+    assert "values" in response.json()["error"]
+
+
 async def test_durations_are_not_resent_as_time_passes(emulator, http):
     async with connect(emulator.ws_url(["LWCGRP01"])) as ws:
         await receive(ws, 3)
