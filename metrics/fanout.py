@@ -1,10 +1,13 @@
 """Tile updates from the writer to every browser socket of a web process, the short way.
 
 The writer PUBLISHes each batch once per tile group (a metric's group and the All group) on
-Redis. Each web process holds one subscription (a Hub per event loop); for each message it
-decodes the JSON once, encodes one frame, and writes it to each of its sockets in that group
-directly. Through the channel layer every socket instead got its own copy of the message,
-queue, task wake-up and dispatch: bench/RESULTS.md has the figures that decided this.
+Redis. Each web process holds one subscription (a Hub per event loop). It reads messages in
+bursts: everything that has arrived by the time the last burst is out. Each message is decoded
+once; each socket then gets ONE frame with all of its tiles from the burst (sockets that want
+the same messages, such as TVs showing the same board, share that frame), written to it
+directly. Through the channel layer every socket instead got its own copy of each message,
+queue, task wake-up and dispatch; and one frame per message meant a board whose metrics
+change together got a frame per metric. bench/RESULTS.md has the figures that decided both.
 
 Status, catalog, board and display events are rare and stay on the channel layer.
 """
@@ -18,7 +21,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -28,6 +31,10 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 log = logging.getLogger(__name__)
+
+# Messages taken in one burst at most: bounds one burst's frame size and the time before the
+# next read.
+MAX_BURST = 200
 
 
 def topic(group: str, redis_url: str = "") -> str:
@@ -43,11 +50,22 @@ def _database(redis_url: str) -> int:
 
 
 async def publish(redis: aioredis.Redis, batches: dict[str, list[dict[str, Any]]]) -> None:
-    """PUBLISHes each group's tiles (writer side), in one round trip."""
+    """PUBLISHes each group's tiles (writer side), in one round trip. A tile is in several
+    groups (its metric's and All): it is encoded once."""
+    encoded = {id(t): _dumps(t) for tiles in batches.values() for t in tiles}
     async with redis.pipeline(transaction=False) as pipe:
         for group, tiles in batches.items():
-            pipe.publish(topic(group), json.dumps(tiles, separators=(",", ":")))
+            pipe.publish(topic(group), "[" + ",".join(encoded[id(t)] for t in tiles) + "]")
         await pipe.execute()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _join(chosen: list[int], parts: list[tuple[str, Any]]) -> str:
+    """Tile arrays, already encoded as JSON, as one array."""
+    return "[" + ",".join(parts[i][0][1:-1] for i in chosen if parts[i][0] != "[]") + "]"
 
 
 def frame(encoded_tiles: str, server_time_ms: int) -> str:
@@ -67,14 +85,17 @@ class Hub:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self.members: dict[str, set[Listener]] = {}
+        self.topics_of: dict[Listener, frozenset[str]] = {}
         self.pubsub: aioredis.client.PubSub | None = None
         self.reader: asyncio.Task | None = None
         self.subscribed = asyncio.Event()
 
     async def join(self, listener: Listener, groups: list[str]) -> None:
-        new = [topic(g) for g in groups if not self.members.get(topic(g))]
-        for group in groups:
-            self.members.setdefault(topic(group), set()).add(listener)
+        topics = frozenset(topic(g) for g in groups)
+        new = [t for t in topics if not self.members.get(t)]
+        for name in topics:
+            self.members.setdefault(name, set()).add(listener)
+        self.topics_of[listener] = self.topics_of.get(listener, frozenset()) | topics
         if self.reader is None or self.reader.done():
             self.reader = asyncio.get_running_loop().create_task(self._read())
         await self.subscribed.wait()
@@ -82,6 +103,7 @@ class Hub:
             await self.pubsub.subscribe(*new)
 
     async def leave(self, listener: Listener) -> None:
+        self.topics_of.pop(listener, None)
         gone = []
         for name, members in self.members.items():
             members.discard(listener)
@@ -108,34 +130,72 @@ class Hub:
             with attempt:
                 self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 try:
-                    # listen() ends when nothing is subscribed: a topic nobody publishes on
-                    # keeps it open while no socket is connected.
+                    # A topic nobody publishes on keeps the subscription open while no
+                    # socket is connected.
                     await self.pubsub.subscribe(topic("idle"), *self.members)
                     self.subscribed.set()
                     if not first:
                         await self._each(lambda listener: listener.resync())
                     first = False
-                    async for message in self.pubsub.listen():
-                        await self._fan_out(message)
+                    while True:
+                        await self._fan_out(await self._burst())
                 finally:
                     self.subscribed.clear()
                     await self.pubsub.aclose()
 
-    async def _fan_out(self, message: dict[str, Any]) -> None:
-        members = self.members.get(message["channel"])
-        if not members:
+    async def _burst(self) -> list[dict[str, Any]]:
+        """Waits for a message, then takes every one already read off the connection (at most
+        MAX_BURST): what arrived while the last burst was being written out. Under load, bursts
+        grow and the cost per message falls; when idle, a message goes out alone, at once."""
+        assert self.pubsub is not None
+        burst = []
+        while not burst:
+            message = await self.pubsub.get_message(timeout=None)
+            if message is not None:  # None: a subscribe confirmation
+                burst.append(message)
+        while len(burst) < MAX_BURST:
+            message = await self.pubsub.get_message(timeout=0)  # never waits
+            if message is None:
+                break
+            burst.append(message)
+        return burst
+
+    async def _fan_out(self, burst: list[dict[str, Any]]) -> None:
+        """Each socket gets one frame holding its tiles from every message of the burst, in
+        the order they were published."""
+        parts: list[tuple[str, list[dict[str, Any]]]] = []  # (encoded tiles, tiles)
+        parts_on: dict[str, list[int]] = {}  # topic: its messages' places in parts
+        for message in burst:
+            if not self.members.get(message["channel"]):
+                continue
+            encoded = message["data"]  # the tiles' JSON, as the writer encoded it
+            try:
+                parts.append((encoded, json.loads(encoded)))
+            except ValueError:
+                log.error("unreadable tile message on %s", message["channel"])
+                continue
+            parts_on.setdefault(message["channel"], []).append(len(parts) - 1)
+        if not parts:
             return
-        encoded = message["data"]  # the tiles' JSON, as the writer encoded it
-        try:
-            tiles = json.loads(encoded)
-        except ValueError:
-            log.error("unreadable tile message on %s", message["channel"])
-            return
-        shared = frame(encoded, time.time_ns() // 1_000_000)  # one frame for every socket
-        await self._each(lambda listener: listener.deliver(tiles, shared), members)
+        now_ms = time.time_ns() // 1_000_000
+        frames: dict[frozenset[str], tuple[list[dict[str, Any]], str]] = {}
+
+        def frame_for(topics: frozenset[str]) -> tuple[list[dict[str, Any]], str]:
+            # One per set of topics (per board, in effect), shared by its sockets.
+            if topics not in frames:
+                chosen = sorted(i for t in topics for i in parts_on.get(t, ()))
+                tiles = [tile for i in chosen for tile in parts[i][1]]
+                joined = parts[chosen[0]][0] if len(chosen) == 1 else _join(chosen, parts)
+                frames[topics] = (tiles, frame(joined, now_ms))
+            return frames[topics]
+
+        receivers = set().union(*(self.members.get(t, ()) for t in parts_on))
+        await self._each(
+            lambda listener: listener.deliver(*frame_for(self.topics_of[listener])), receivers
+        )
 
     async def _each(
-        self, call: Callable[[Listener], Awaitable[None]], members: set[Listener] | None = None
+        self, call: Callable[[Listener], Awaitable[None]], members: Iterable[Listener] | None = None
     ) -> None:
         for listener in list(members if members is not None else self._everyone()):
             try:

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from dashboard.asgi import application
-from metrics import fanout, live, services
+from metrics import boards, fanout, live, services
+from metrics.models import Board, Metric, Tile
 from tests.conftest import count_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,6 +113,50 @@ async def test_tiles_of_another_redis_database_never_arrive(redis_db, settings):
     update = await communicator.receive_json_from(timeout=5)
     assert [t["value"]["count"] for t in update["tiles"]] == [4]
     await communicator.disconnect()
+
+
+def display_of(*metric_ids: str) -> str:
+    """A display link to a board with a Sales tile of each metric."""
+    board = Board.objects.create(name="-".join(metric_ids), slug="-".join(metric_ids).lower())
+    for order, metric_id in enumerate(metric_ids):
+        metric, _ = Metric.objects.get_or_create(
+            metric_id=metric_id, defaults={"name": metric_id, "categories": ["Sales"]}
+        )
+        Tile.objects.create(board=board, order=order, metric=metric, category="Sales")
+    return boards.create_display_link("TV", board=board)[1]
+
+
+async def test_tiles_that_change_together_reach_each_board_in_one_frame(redis_db):
+    """Two metrics' updates in Redis before the web process reads either: a board showing both
+    gets them in one frame, in order; a board showing one gets only its own."""
+    from asgiref.sync import sync_to_async
+
+    both = await sync_to_async(display_of)("CIQGRP01", "AVLGRP01")
+    one = await sync_to_async(display_of)("AVLGRP01")
+    tvs = []
+    for token in (both, one):
+        tv = WebsocketCommunicator(application, f"/ws/display/{token}/", headers=[ORIGIN])
+        assert (await tv.connect())[0]
+        assert (await tv.receive_json_from(timeout=5))["type"] == "snapshot"
+        tvs.append(tv)
+
+    updates = [
+        [{**count_record("CIQGRP01", "Sales", 7, 5000), "seq": 1, "mseq": 1}],
+        [{**count_record("AVLGRP01", "Sales", 2, 5000), "seq": 2, "mseq": 1}],
+    ]
+    with redis_db.pipeline(transaction=False) as pipe:  # blocks this loop: the hub reads later
+        for update in updates:
+            group = live.metric_group(update[0]["metric_id"])
+            pipe.publish(fanout.topic(group), json.dumps(update))
+        pipe.execute()
+
+    shown = []
+    for tv in tvs:
+        message = await tv.receive_json_from(timeout=5)
+        shown.append([(t["metric_id"], t["value"]["count"]) for t in message["tiles"]])
+        assert await tv.receive_nothing(timeout=0.3)
+        await tv.disconnect()
+    assert shown == [[("CIQGRP01", 7), ("AVLGRP01", 2)], [("AVLGRP01", 2)]]
 
 
 async def test_status_changes_are_pushed(redis_db):
