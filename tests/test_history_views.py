@@ -2,8 +2,10 @@
 
 import csv
 import io
+import json
 import re
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -189,6 +191,65 @@ def test_a_supervisor_drills_down_into_an_agent(stack, sales_team_with_agents, b
     later = int(detail.locator('.cell[data-metric-id="ATTAGT01"]').get_attribute("data-value"))
     assert later - first >= 1400  # Ben is on a call (static scenario): his talk time ticks
     expect(detail.get_by_role("link", name="history").first).to_be_visible()
+
+
+def test_a_late_message_does_not_set_the_team_pages_clock_back(
+    stack, sales_team_with_agents, browser
+):
+    """A message that was seconds on the way says the server's clock is that far behind; the
+    page keeps its estimate from the prompt ones, so Ben's ticking talk time never jumps back."""
+    base_url, _ = stack
+    page = browser.new_page()
+    route: dict = {"holding": False}
+    late: list[str] = []  # snapshots held back by the proxy
+
+    def proxy(ws):
+        server = ws.connect_to_server()
+        route.update(page=ws, server=server)
+
+        def from_server(message):
+            if route["holding"] and json.loads(message)["type"] == "snapshot":
+                late.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket("**/ws/boards/all/", proxy)
+    log_in(page, base_url, "sally", path="/team/")
+    talk = (
+        '.team-table[data-kind="AGENT"] tr[data-category="Ben Okafor(202)"]'
+        ' .cell[data-metric-id="ATTAGT01"]'
+    )
+    expect(page.locator(talk)).to_have_attribute("data-state", "live", timeout=20_000)
+    page.wait_for_timeout(2000)  # a few prompt messages for the clock estimate
+    # Every value the cell shows, as it is set (the render a snapshot causes included).
+    page.evaluate(
+        """(selector) => {
+            window.shown = [];
+            new MutationObserver((changes) => {
+                for (const { target } of changes)
+                    if (target.matches(selector)) window.shown.push(Number(target.dataset.value));
+            }).observe(document.getElementById("team"),
+                       { subtree: true, attributes: true, attributeFilter: ["data-value"] });
+            document.querySelector(selector).dataset.before = "yes";
+        }""",
+        talk,
+    )
+
+    route["holding"] = True
+    route["server"].send(json.dumps({"type": "snapshot"}))  # as a page asks for one
+    page.wait_for_timeout(5000)  # the answer is held back; status messages keep coming
+    route["holding"] = False
+    assert late, "the server sent no snapshot"
+    route["page"].send(late[0])
+
+    # The late snapshot redraws the table; the talk time goes on from where it was.
+    expect(page.locator(talk + "[data-before]")).to_have_count(0)
+    page.wait_for_timeout(1500)
+    shown = page.evaluate("window.shown")
+    assert len(shown) >= 7, shown
+    assert all(later > earlier - 1000 for earlier, later in pairwise(shown)), shown
 
 
 def test_a_day_of_one_second_samples_is_reduced_in_the_database_with_peaks_kept():

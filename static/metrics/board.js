@@ -5,31 +5,20 @@
   "use strict";
   const F = window.BoardFormat;
   const page = JSON.parse(document.getElementById("board-page").textContent);
+  const live = window.BoardLive.connection(page.ws);
   const root = document.getElementById("board");
   const connection = document.getElementById("connection");
   const upstream = document.getElementById("upstream");
   const soundButton = document.getElementById("sound");
-  const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + page.ws;
   const WATCHDOG_MS = 5 * 60 * 1000; // reload a page whose connection has been broken this long
 
-  let socket = null;
-  let attempt = 0;
-  let stopped = false;
-  let brokenSince = null;
-  let staleMs = 20000;
-  let status = {};
   let catalog = [];
-  const offsetSamples = [];
-  let clockOffset = 0; // server time minus this browser's time
   const records = new Map(); // "metricId\u001fcategory" -> record
   const metricSeq = new Map(); // metricId -> last per-metric sequence number seen
   let views = []; // what refresh() updates every second
   const displayed = new Set(); // the keys the All-metrics view has a tile for
 
   const keyOf = (metricId, category) => metricId + "\u001f" + category;
-  const serverNow = () => Date.now() + clockOffset;
-  // Durations are extrapolated on the upstream's clock, which the server estimates for us.
-  const upstreamNow = () => serverNow() + (status.upstream_offset_ms || 0);
   const el = (tag, className, text) => {
     const node = document.createElement(tag);
     if (className) node.className = className;
@@ -68,7 +57,7 @@
     let note = "";
     if (state === "initializing") note = "initializing";
     else if (state === "error") note = (record && record.error) || "error";
-    else if (state === "stale") note = "stale since " + new Date(lastConfirmed() - clockOffset).toLocaleTimeString();
+    else if (state === "stale") note = "stale since " + new Date(live.lastConfirmed() - live.clockOffset).toLocaleTimeString();
     if (parts.note) setText(parts.note, note);
     return raw;
   }
@@ -150,7 +139,7 @@
       // Extend the chart every 10 s with the live value; maxPoints keeps its size bounded.
       if (drawn && !stale && raw !== null && atMs - lastPoint >= 10000) {
         lastPoint = atMs;
-        window.Plotly.extendTraces(plot, { x: [[new Date(serverNow())]], y: [[raw]] }, [0], maxPoints);
+        window.Plotly.extendTraces(plot, { x: [[new Date(live.serverNow())]], y: [[raw]] }, [0], maxPoints);
       }
       return raw;
     };
@@ -255,14 +244,12 @@
   }
 
   // --- freshness ------------------------------------------------------------------------------
-  function lastConfirmed() {
-    return Math.max(status.poll_ok_ms || 0, status.ws_ok_ms || 0);
-  }
   function refresh() {
-    const stale = serverNow() - lastConfirmed() > staleMs;
-    const atMs = upstreamNow();
+    const stale = live.isStale();
+    const atMs = live.upstreamNow();
     for (const view of views) view.update(atMs, stale);
-    const problem = status.poll_error || status.ws_error;
+    const { brokenSince } = live;
+    const problem = live.status.poll_error || live.status.ws_error;
     const banner = [];
     if (brokenSince) banner.push(`Connection to the dashboard server lost at ${new Date(brokenSince).toLocaleTimeString()}: reconnecting.`);
     if (stale) banner.push("Data is stale.");
@@ -314,13 +301,6 @@
   showSound();
 
   // --- connection -------------------------------------------------------------------------------
-  function learnClockOffset(serverTimeMs) {
-    // Each sample is the true offset minus the message's delivery delay, so the largest of the
-    // recent samples is the best estimate; a window lets a corrected local clock be learnt.
-    offsetSamples.push(serverTimeMs - Date.now());
-    if (offsetSamples.length > 30) offsetSamples.shift();
-    clockOffset = Math.max(...offsetSamples);
-  }
   function applyRecord(record) {
     const key = keyOf(record.metric_id, record.category);
     const known = records.get(key);
@@ -329,8 +309,6 @@
     return !page.boards && !displayed.has(key);
   }
   function onSnapshot(message) {
-    staleMs = message.stale_ms;
-    status = message.status;
     catalog = message.metrics;
     records.clear();
     metricSeq.clear();
@@ -350,29 +328,24 @@
       metricSeq.set(record.metric_id, Math.max(last, record.mseq));
       newTile = applyRecord(record) || newTile;
     }
-    if (gap) requestSnapshot();
+    if (gap) live.requestSnapshot();
     else if (newTile) render(); // a category the catalog did not list
     refresh();
   }
-  function onMessage(event) {
-    const message = JSON.parse(event.data);
-    if (typeof message.server_time_ms === "number") learnClockOffset(message.server_time_ms);
+  function onMessage(message) {
     if (message.type === "snapshot") onSnapshot(message);
     else if (message.type === "tiles") onTiles(message);
-    else if (message.type === "status") { status = message.status; refresh(); }
-    else if (message.type === "catalog") requestSnapshot();
+    else if (message.type === "status") refresh();
+    else if (message.type === "catalog") live.requestSnapshot();
     else if (message.type === "reload") location.reload();
     else if (message.type === "revoked") showInvalid();
-  }
-  function requestSnapshot() {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "snapshot" }));
   }
   function setConnection(state, text) {
     connection.dataset.state = state;
     setText(connection, text);
   }
   function showInvalid() {
-    stopped = true;
+    live.stop();
     const message = el("div", "kiosk-message");
     message.setAttribute("role", "alert");
     message.append(el("h1", "", "This display link was revoked"), el("p", "", "Ask an administrator for a new display link for this screen."));
@@ -387,29 +360,18 @@
       if (response.status === 404) showInvalid();
     } catch (error) { /* the server is down: keep trying */ }
   }
-  function connect() {
-    socket = new WebSocket(wsUrl);
-    socket.onopen = () => {
-      attempt = 0;
-      brokenSince = null;
-      setConnection("connected", "Live");
-    };
-    socket.onmessage = onMessage;
-    socket.onclose = (event) => {
-      if (event.code === 4403) showInvalid();
-      if (stopped) return;
-      brokenSince = brokenSince || Date.now();
-      refresh();
-      const delay = F.reconnectDelay(attempt);
-      attempt += 1;
-      if (page.kiosk && attempt >= 2) checkStillValid();
-      setConnection("reconnecting", "Connection lost: reconnecting…");
-      setTimeout(() => { if (!stopped) connect(); }, delay);
-    };
-  }
 
   if (page.boards) render();
   if (page.boards && page.boards.length > 1) setTimeout(rotate, (page.boards[0].seconds || 30) * 1000);
-  connect();
+  live.open({
+    onOpen: () => setConnection("connected", "Live"),
+    onMessage,
+    onClose: (event) => { if (event.code === 4403) showInvalid(); },
+    onReconnecting(attempt) {
+      refresh();
+      if (page.kiosk && attempt >= 2) checkStillValid();
+      setConnection("reconnecting", "Connection lost: reconnecting…");
+    },
+  });
   setInterval(refresh, 1000);
 })();

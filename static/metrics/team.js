@@ -5,6 +5,7 @@
   "use strict";
   const F = window.BoardFormat;
   const page = JSON.parse(document.getElementById("team-page").textContent);
+  const live = window.BoardLive.connection(page.ws);
   const root = document.getElementById("team");
   const detail = document.getElementById("agent-detail");
   const search = document.getElementById("team-search");
@@ -14,14 +15,9 @@
 
   let catalog = [];
   let agents = {};
-  let status = {};
-  let staleMs = 20000;
-  let clockOffset = 0;
   const records = new Map();
   const sortBy = {}; // kind -> {metricId, descending}
   let openAgent = null;
-  let attempt = 0;
-  let socket = null;
 
   const keyOf = (m, c) => m + "\u001f" + c;
   const el = (tag, className, text) => {
@@ -30,15 +26,13 @@
     if (text !== undefined) node.textContent = text;
     return node;
   };
-  const upstreamNow = () => Date.now() + clockOffset + (status.upstream_offset_ms || 0);
-  const stale = () => Date.now() + clockOffset - Math.max(status.poll_ok_ms || 0, status.ws_ok_ms || 0) > staleMs;
 
   function cellValue(metricId, category, atMs) {
     const record = records.get(keyOf(metricId, category));
     const value = record && record.value;
     const raw = value ? F.rawValue(value, atMs) : null;
     let state = record ? record.state : "initializing";
-    if (stale() && state !== "error") state = "stale";
+    if (live.isStale() && state !== "error") state = "stale";
     return { raw, state, text: value && value.type !== "UNSUPPORTED" ? F.format(raw, value.type, "auto") : state === "error" ? "—" : "…" };
   }
 
@@ -52,7 +46,7 @@
     const metrics = catalog.filter((m) => m.category_type === kind);
     if (!metrics.length) return null;
     const categories = [...new Set(metrics.flatMap((m) => m.categories))];
-    const atMs = upstreamNow();
+    const atMs = live.upstreamNow();
     const sort = sortBy[kind];
     if (sort) {
       const sign = sort.descending ? -1 : 1;
@@ -131,26 +125,23 @@
   }
 
   function tick() {
-    const atMs = upstreamNow();
+    const atMs = live.upstreamNow();
     for (const cell of document.querySelectorAll(".cell")) {
       const { raw, state, text } = cellValue(cell.dataset.metricId, cell.dataset.category, atMs);
       if (cell.textContent !== text) cell.textContent = text;
       cell.dataset.state = state;
       cell.dataset.value = raw === null ? "" : String(Math.round(raw));
     }
-    const problem = status.poll_error || status.ws_error;
-    upstream.hidden = !problem && !stale();
-    upstream.textContent = stale() ? `Data is stale. ${problem || ""}` : problem ? `Upstream: ${problem}` : "";
+    const stale = live.isStale();
+    const problem = live.status.poll_error || live.status.ws_error;
+    upstream.hidden = !problem && !stale;
+    upstream.textContent = stale ? `Data is stale. ${problem || ""}` : problem ? `Upstream: ${problem}` : "";
   }
 
-  function onMessage(event) {
-    const message = JSON.parse(event.data);
-    if (typeof message.server_time_ms === "number") clockOffset = message.server_time_ms - Date.now();
+  function onMessage(message) {
     if (message.type === "snapshot") {
       catalog = message.metrics;
       agents = message.agents || {};
-      status = message.status;
-      staleMs = message.stale_ms;
       records.clear();
       for (const record of message.tiles) records.set(keyOf(record.metric_id, record.category), record);
       render();
@@ -161,22 +152,18 @@
         const known = records.get(key);
         if (!known || known.seq < record.seq) records.set(key, record);
       }
-    } else if (message.type === "status") status = message.status;
-    else if (message.type === "catalog") socket.send(JSON.stringify({ type: "snapshot" }));
+    } else if (message.type === "catalog") live.requestSnapshot();
   }
-
-  function connect() {
-    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + page.ws);
-    socket.onopen = () => { attempt = 0; connection.dataset.state = "connected"; connection.textContent = "Live"; };
-    socket.onmessage = onMessage;
-    socket.onclose = () => {
-      connection.dataset.state = "reconnecting";
-      connection.textContent = "Connection lost: reconnecting…";
-      setTimeout(connect, F.reconnectDelay(attempt++));
-    };
+  function setConnection(state, text) {
+    connection.dataset.state = state;
+    connection.textContent = text;
   }
 
   search.addEventListener("input", render);
-  connect();
+  live.open({
+    onOpen: () => setConnection("connected", "Live"),
+    onMessage,
+    onReconnecting: () => setConnection("reconnecting", "Connection lost: reconnecting…"),
+  });
   setInterval(tick, 1000);
 })();
