@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from metrics import fanout
 from metrics.acr.values import CatalogMetric
@@ -77,6 +78,7 @@ redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], seq)
 return {seq, mseq}
 """
+_WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()
@@ -143,23 +145,32 @@ async def write_records(records: list[dict[str, Any]], fence: str = "") -> list[
     only happen while that token holds the subscriber lease (LeaseLost otherwise).
     """
     redis = get_redis()
-    script = redis.register_script(_WRITE_SCRIPT)
-    async with redis.pipeline(transaction=False) as pipe:
-        for record in records:
-            compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
-            await script(
-                keys=[LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ],
-                args=[
+    keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ]
+    for loaded in (False, True):
+        # EVALSHA straight away: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a
+        # round trip on every write of the live path. Redis forgets scripts when it restarts:
+        # then every call in the pipeline failed alike, and it is loaded and sent again.
+        async with redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
+                pipe.evalsha(
+                    _WRITE_SHA,
+                    len(keys),
+                    *keys,
                     tile_field(record["metric_id"], record["category"]),
                     record["upstream_ms"],
                     compared,
                     _dumps(record),
                     fence,
                     record["metric_id"],
-                ],
-                client=pipe,
-            )
-        results = await pipe.execute()
+                )
+            try:
+                results = await pipe.execute()
+                break
+            except NoScriptError:
+                if loaded:
+                    raise
+                await redis.script_load(_WRITE_SCRIPT)
     if any(result[0] == -1 for result in results):
         raise LeaseLost("the subscriber lease is held by another process")
     return [

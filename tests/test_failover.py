@@ -9,7 +9,7 @@ import time
 import pytest
 
 from metrics import live
-from tests.conftest import LOGS, system_env
+from tests.conftest import LOGS, count_record, system_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,3 +123,13 @@ async def test_a_write_without_the_lease_is_fenced_off(redis_db):
     assert not await live.acquire_lease("theirs", 10_000)
     await live.release_lease("mine")
     assert await live.acquire_lease("theirs", 10_000)
+
+
+async def test_writes_go_on_after_redis_forgot_the_write_script(redis_db):
+    """Redis keeps no scripts across a restart (SCRIPT FLUSH does the same): the next write
+    loads it again instead of failing."""
+    record = count_record("CIQGRP01", "Sales", 3, 1000)
+    assert len(await live.write_records([record])) == 1
+    redis_db.script_flush()
+    accepted = await live.write_records([count_record("CIQGRP01", "Sales", 4, 2000)])
+    assert [r["value"]["count"] for r in accepted] == [4]
