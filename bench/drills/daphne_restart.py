@@ -2,12 +2,12 @@
 (SIGTERM, then started again on the same port) with 500 TVs open.
 
 The TVs are asyncio `websockets` clients of a display link (observe.BoardClient), in
---workers processes. They reconnect with exactly the policy of static/metrics/board.js:
-after a close, wait random() * min(8 s, 0.5 s * 2^attempt), attempt + 1, attempt back to 0
-on open; a TV also sends a HEAD for its page from the second attempt on. So the drill
-measures our policy, not a policy of its own. A TV has resubscribed when it holds a fresh
-snapshot. Target: 95 % within 10 s of the web server listening again, all within 30 s, reconnects
-spread by jitter (histogram).
+--workers processes. They reconnect with exactly the policy of static/metrics/live.js (the
+connection board.js uses): after a close, wait random() * min(8 s, 0.5 s * 2^attempt),
+attempt + 1, attempt back to 0 on open; a TV also sends a HEAD for its page from the second
+attempt on. So the drill measures our policy, not a policy of its own. A TV has resubscribed
+when it holds a fresh snapshot. Target: 95 % within 10 s of the web server listening again,
+all within 30 s, reconnects spread by jitter (histogram).
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ if __name__ == "__main__":
             "--cap-ms",
             type=int,
             default=observe.BACKOFF_CAP_MS,
-            help="what-if: another backoff cap than board.js's 30000 ms",
+            help="what-if: another backoff cap than BoardFormat.reconnectDelay's 8000 ms",
         )
 
     runner.main(drill, __doc__.splitlines()[0], limit=420, add_arguments=arguments)

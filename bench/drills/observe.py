@@ -1,8 +1,8 @@
 """What a user sees, read from a real client: a websocket client of a display link (a TV) that
-keeps exactly what static/metrics/board.js keeps and shows, and reconnects with board.js's
-policy.
+keeps exactly what static/metrics/board.js keeps and shows, and reconnects with the policy of
+static/metrics/live.js (the connection module board.js uses).
 
-`BoardView` mirrors board.js's state and rules (keep it in step with board.js):
+`BoardView` mirrors board.js's state and rules (keep it in step with board.js and live.js):
 - snapshot: records replaced, per-metric sequences taken from it;
 - tiles: sorted by `mseq`; a record whose `seq` is not above the known one is ignored; a jump
   in a metric's `mseq` is a gap and asks for a snapshot;
@@ -10,7 +10,7 @@ policy.
   (an `error` tile stays `error`); the banner says the connection is lost, the data is stale,
   and the upstream's problem (`poll_error` or `ws_error`).
 
-`BoardClient` reconnects as board.js does: after a close, wait random() * min(8 s,
+`BoardClient` reconnects as live.js does for board.js: after a close, wait random() * min(8 s,
 0.5 s * 2^attempt), attempt += 1, reset to 0 on open; a TV (kiosk) also sends a HEAD for its
 page from the second attempt on, and stops on close code 4403 or a 404.
 """
