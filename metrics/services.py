@@ -218,18 +218,23 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
     return sorted({item.metric_id for item in batch.response.initializing})
 
 
-async def ingest_frame(
-    raw: str | bytes, catalog: dict[str, dict[str, Any]], fence: str = ""
+async def ingest_frames(
+    raws: list[str | bytes], catalog: dict[str, dict[str, Any]], fence: str = ""
 ) -> Bounds | None:
-    """Stores one websocket frame; returns what its timestamps tell of the upstream clock.
+    """Stores websocket frames that arrived together in one write and one publish (a tick that
+    changes many metrics sends a frame per value: a board then gets them in one update);
+    returns what their timestamps tell of the upstream clock.
 
     Bad frames are logged and counted, never raised: one broken message must not end the
-    subscription."""
-    try:
-        values = parse_frame(json.loads(raw))
-    except (ValueError, PayloadError) as exc:
-        await live.get_redis().incr(live.PREFIX + "bad_frames")
-        log.warning("dropped an unreadable websocket frame: %s", str(exc)[:200])
+    subscription, nor lose the good frames beside it."""
+    values = []
+    for raw in raws:
+        try:
+            values += parse_frame(json.loads(raw))
+        except (ValueError, PayloadError) as exc:
+            await live.get_redis().incr(live.PREFIX + "bad_frames")
+            log.warning("dropped an unreadable websocket frame: %s", str(exc)[:200])
+    if not values:
         return None
     at = now_ms()
     await store_and_publish(

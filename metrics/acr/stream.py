@@ -46,7 +46,8 @@ def redact_url(url: str) -> str:
 
 
 def raise_if_cancelled() -> None:
-    """On Python 3.11 a cancellation that lands inside httpx's anyio cancel scopes can be
+    """On Python 3.11 a cancellation that lands inside httpx's anyio cancel scopes, or inside
+    asyncio.wait_for (redis-py's socket timeouts) just as the awaited work completes, can be
     swallowed; a looping task that was asked to stop stops here instead of serving on."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
@@ -60,13 +61,30 @@ async def _close_when_changed(ws: ClientConnection, ids_changed: Callable[[], bo
     await ws.close()
 
 
-FrameHandler = Callable[[str | bytes], Awaitable[None]]
+# Frames handled together at most (see _already_received).
+MAX_FRAMES_AT_ONCE = 500
+
+FramesHandler = Callable[[list[str | bytes]], Awaitable[None]]
 StatusHandler = Callable[[bool, str], Awaitable[None]]
+
+
+async def _already_received(ws: ClientConnection) -> list[str | bytes]:
+    """The messages that arrived with the one just read, without waiting for more: a tick that
+    changes many values sends them back to back, and they are stored and sent on together.
+    (Cancelling recv() is safe: websockets keeps the message for the next call.)"""
+    more: list[str | bytes] = []
+    while len(more) < MAX_FRAMES_AT_ONCE:
+        try:
+            async with asyncio.timeout(0):  # only what is here already
+                more.append(await ws.recv())
+        except (TimeoutError, websockets.ConnectionClosed):
+            break  # a closed socket ends the session at the next read, after these are stored
+    return more
 
 
 async def hold_session(
     url: str,
-    on_frame: FrameHandler,
+    on_frames: FramesHandler,
     on_status: StatusHandler,
     ids_changed: Callable[[], bool],
 ) -> None:
@@ -78,11 +96,15 @@ async def hold_session(
             watcher = asyncio.create_task(_close_when_changed(ws, ids_changed))
             try:
                 async for message in ws:
+                    await on_frames([message, *await _already_received(ws)])
+                    # Checked before waiting for the next message, which may never come: a
+                    # cancellation that landed in on_frames may have been swallowed there.
                     raise_if_cancelled()
-                    await on_frame(message)
             finally:
                 watcher.cancel()
-            if watcher.done() and not watcher.cancelled():
+            # Not watcher.done(): the socket's end may wake this loop before the watcher's
+            # close() returns, and a change would be taken for a lost connection.
+            if ids_changed():
                 raise SubscriptionChanged()
             raise SubscriptionLost("upstream closed the websocket")
     except websockets.InvalidStatus as exc:
@@ -101,7 +123,7 @@ async def hold_session(
 
 async def run_forever(
     make_url: Callable[[], str | None],
-    on_frame: FrameHandler,
+    on_frames: FramesHandler,
     on_status: StatusHandler,
     ids_changed: Callable[[], bool],
     wait_for_ids: Callable[[], Awaitable[None]],
@@ -122,7 +144,7 @@ async def run_forever(
                     break
                 started = time.monotonic()
                 try:
-                    await hold_session(url, on_frame, on_status, ids_changed)
+                    await hold_session(url, on_frames, on_status, ids_changed)
                 except SubscriptionChanged:
                     log.info("metric ids changed: resubscribing")
                 except SubscriptionLost as exc:

@@ -77,9 +77,9 @@ class Subscription:
     async def wait_for_ids(self) -> None:
         await asyncio.sleep(CATALOG_REFRESH_SECONDS)
 
-    async def on_frame(self, raw: str | bytes) -> None:
+    async def on_frames(self, raws: list[str | bytes]) -> None:
         try:
-            bound = await services.ingest_frame(raw, self.catalog, self.fence)
+            bound = await services.ingest_frames(raws, self.catalog, self.fence)
         except RedisError as exc:
             # The frame is lost: reconnect (with backoff), which resyncs everything over REST.
             raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
@@ -162,7 +162,7 @@ async def serve_while_leased(token: str) -> None:
         asyncio.create_task(
             stream.run_forever(
                 subscription.make_url,
-                subscription.on_frame,
+                subscription.on_frames,
                 subscription.on_status,
                 subscription.ids_changed,
                 subscription.wait_for_ids,
