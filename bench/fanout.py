@@ -1,21 +1,30 @@
 """Fan-out latency, capacity and upstream cost of the live path, against the physical floor.
 
-    .venv/bin/python bench/fanout.py            # N = 100, 1,000, 2,000; ramp; pubsub layer too
-    .venv/bin/python bench/fanout.py --quick    # N = 100 and 500, about a minute
+    .venv/bin/python bench/fanout.py            # N = 100, 1,000, 2,000; board phases; ramp
+    .venv/bin/python bench/fanout.py --quick    # N = 100 and 500, about two minutes
+    .venv/bin/python bench/fanout.py --baseline 807c951   # and that commit's stack, first
 
 The path under test is the real one: the emulator (scenario static) changes one value 10 times
 a second (POST /_emulator/values, COUNT = a sequence number whose send time the driver keeps)
--> the ONE upstream subscriber (`manage.py subscribe_upstream`) -> Redis live state -> channel
-layer -> Daphne -> N headless `websockets` clients (in --workers processes) opened with a
-display link to a board whose only tile is that value. Celery worker and beat run beside it
-(ACR_POLL_SECONDS=5), as in production.
+-> the ONE upstream subscriber (`manage.py subscribe_upstream`) -> Redis live state -> tile
+fan-out (metrics/fanout.py) -> the web server (--server, as shipped: `python -m dashboard.web`)
+-> N headless `websockets` clients (in --workers processes) opened with a display link to a
+board whose only tile is that value. Celery worker and beat run beside it (ACR_POLL_SECONDS=5),
+as in production.
+
+Board phases: the same clients on a wall-board of 16 tiles over 5 metrics, all 16 values
+changed in one upstream tick (the emulator pushes a frame per value); latency runs until a
+client has all 16, and "frames / update" counts the messages it took.
 
 The floor is measured in the same run with the same client swarm: a bare `websockets`
 broadcast server (one json.dumps per message, then `websockets.broadcast`) fans the same
-messages out to the same number of clients.
+messages out to the same number of clients (for a board update: one frame with all 16 tiles).
 
-Also: Daphne RSS per idle connection, CPU per process, a bounded ramp to the client count at
-which our p99 passes 250 ms, the upstream's requests per minute and websockets (GET
+--baseline REF also runs REF's stack (web, subscriber, Celery) from a temporary git worktree
+on the same venv, emulator and clients, so two versions are compared side by side.
+
+Also: web server RSS per idle connection, CPU per process, a bounded ramp to the client count
+at which our p99 passes 250 ms, the upstream's requests per minute and websockets (GET
 /_emulator/stats) with 1, 10 and N clients open, and (full mode) the same latency phases with
 CHANNEL_LAYER=pubsub. Before each phase it waits (bounded) while other processes on the machine
 use more than --busy-limit cores, and notes what they used. Prints a table and appends it to
@@ -49,6 +58,15 @@ from bench.servers import WEB_SERVERS  # noqa: E402 - after ROOT is on the path
 REDIS_URL = "redis://127.0.0.1:6379/10"
 KEY = "bench-fanout-key"
 METRIC, CATEGORY = "CIQGRP01", "Sales"
+# The board phases: a wall-board of 16 tiles over 5 metrics, all changed in one upstream tick
+# (the emulator's COUNT metrics that have categories).
+BOARD_TILES = [
+    *(("CIQGRP01", c) for c in ("Sales", "Support", "Billing")),
+    *(("AVLGRP01", c) for c in ("Sales", "Support", "Billing")),
+    *(("CABGRP01", c) for c in ("Sales", "Support", "Billing")),
+    *(("CBDDIR01", c) for c in ("Inbound", "Outbound", "Internal")),
+    *(("CBACOD01", c) for c in ("1001", "2040", "3100", "7700")),
+]
 RATE = 10.0  # upstream changes per second
 TARGET_P99_MS = 250.0
 HARD_LIMIT_S = 1800  # the whole run
@@ -61,9 +79,11 @@ SEQ_BASE = 1_000_000  # marker counts: SEQ_BASE + a sequence number, unique over
 class Pool:
     """Websocket clients of one target; each records (seq, arrival) of every marker tile."""
 
-    def __init__(self) -> None:
+    def __init__(self, need: int = 1) -> None:
         self.tasks: list[asyncio.Task] = []
-        self.records: list[list[tuple[int, float]]] = []
+        self.records: list[list[tuple[int, float, float, float, float]]] = []
+        self.frames: list[int] = []  # "tiles" messages received, per client
+        self.need = need  # marker tiles per update: it is shown when all have arrived
         self.open = 0
         self.failed: dict[str, int] = {}
 
@@ -71,6 +91,7 @@ class Pool:
         from websockets.asyncio.client import connect
 
         got = self.records[index]
+        shown: dict[int, int] = {}  # marker tiles of an update that arrived so far
         try:
             async with connect(
                 url,
@@ -90,11 +111,26 @@ class Pool:
                         data = json.loads(message)
                         if data.get("type") != "tiles":
                             continue
+                        self.frames[index] += 1
                         for tile in data["tiles"]:
-                            if tile["metric_id"] == METRIC and tile["category"] == CATEGORY:
-                                count = (tile.get("value") or {}).get("count", 0)
-                                if count >= SEQ_BASE:
-                                    got.append((count - SEQ_BASE, now))
+                            count = (tile.get("value") or {}).get("count", 0)
+                            if count < SEQ_BASE:
+                                continue
+                            seq = count - SEQ_BASE
+                            shown[seq] = shown.get(seq, 0) + 1
+                            if shown[seq] == self.need:
+                                # the change's time at the source, then for the stages the
+                                # subscriber's and the web process's clocks
+                                got.append(
+                                    (
+                                        seq,
+                                        now,
+                                        tile["upstream_ms"] / 1000,
+                                        tile.get("received_ms", 0) / 1000,
+                                        data.get("server_time_ms", 0) / 1000,
+                                    )
+                                )
+                                del shown[seq]
                 finally:
                     self.open -= 1
         except asyncio.CancelledError:
@@ -109,6 +145,7 @@ class Pool:
         if len(self.tasks) > n:  # all at once: each close may wait for a busy server
             extra, self.tasks = self.tasks[n:], self.tasks[:n]
             del self.records[n:]
+            del self.frames[n:]
             for task in extra:
                 task.cancel()
             await asyncio.wait_for(asyncio.gather(*extra, return_exceptions=True), 60)
@@ -116,6 +153,7 @@ class Pool:
         while len(self.tasks) < n:
             ready = asyncio.Event()
             self.records.append([])
+            self.frames.append(0)
             index = len(self.tasks)
             self.tasks.append(asyncio.create_task(self.client(url, origin, index, ready)))
             batch.append(ready)
@@ -130,6 +168,7 @@ class Pool:
     def reset(self) -> None:
         for got in self.records:
             got.clear()
+        self.frames = [0] * len(self.frames)
 
     async def collect(self, sent: dict[int, float], wait: float) -> dict[str, Any]:
         """Waits (bounded) until every client saw the last marker, then scores every client."""
@@ -140,11 +179,13 @@ class Pool:
                 break
             await asyncio.sleep(0.1)
         latencies: list[float] = []
+        from_send: list[float] = []
+        stages: list[list[float]] = [[], [], []]
         lost = reordered = duplicated = 0
         for got in self.records:
             seen: set[int] = set()
             previous = -1
-            for seq, at in got:
+            for seq, at, changed, received, served in got:
                 if seq not in sent:
                     continue
                 if seq in seen:
@@ -154,16 +195,26 @@ class Pool:
                     reordered += 1
                 previous = max(previous, seq)
                 seen.add(seq)
-                latencies.append(round((at - sent[seq]) * 1000, 2))
+                latencies.append(round((at - changed) * 1000, 2))
+                from_send.append(round((at - sent[seq]) * 1000, 2))
+                if received != changed:  # ours (the floor has no subscriber): where time went
+                    stages[0].append((received - changed) * 1000)
+                    stages[1].append((served - received) * 1000)
+                    stages[2].append((at - served) * 1000)
             lost += len(sent) - len(seen)
         return {
             "latencies": latencies,
+            "from_send_p99": percentile(from_send, 0.99),
+            "stages": [
+                [round(percentile(x, q), 2) for q in (0.5, 0.99)] if x else None for x in stages
+            ],
             "lost": lost,
             "reordered": reordered,
             "duplicated": duplicated,
             "open": self.open,
             "clients": len(self.tasks),
             "failed": self.failed,
+            "frames": sum(self.frames),
         }
 
 
@@ -179,7 +230,7 @@ async def worker_main() -> None:
         if not line:
             break
         command = json.loads(line)
-        pool = pools.setdefault(command.get("pool", ""), Pool())
+        pool = pools.setdefault(command.get("pool", ""), Pool(command.get("need", 1)))
         answer: dict[str, Any] = {}
         if command["cmd"] == "resize":
             await pool.resize(command["url"], command["origin"], command["n"])
@@ -236,11 +287,14 @@ class Workers:
     async def ask(self, command: dict[str, Any], timeout: float = 300) -> list[dict[str, Any]]:
         return await self.ask_all([command] * len(self.procs), timeout)
 
-    async def resize(self, pool: str, url: str, origin: str, n: int) -> int:
+    async def resize(self, pool: str, url: str, origin: str, n: int, need: int) -> int:
         k = len(self.procs)
         shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
         answers = await self.ask_all(
-            [{"cmd": "resize", "pool": pool, "url": url, "origin": origin, "n": s} for s in shares]
+            [
+                {"cmd": "resize", "pool": pool, "url": url, "origin": origin, "n": s, "need": need}
+                for s in shares
+            ]
         )
         return sum(a["open"] for a in answers)
 
@@ -274,6 +328,8 @@ async def floor_main(port: int) -> None:
             async for message in ws:
                 data = json.loads(message)
                 data["server_time_ms"] = time.time_ns() // 1_000_000
+                for tile in data["tiles"]:  # the change, as far as the clients know, is now
+                    tile["upstream_ms"] = tile["received_ms"] = data["server_time_ms"]
                 broadcast(clients, json.dumps(data, separators=(",", ":")))
             return
         clients.add(ws)
@@ -318,10 +374,12 @@ class Processes:
         self.logs = logs
         self.running: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT
+    ) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(  # noqa: S603
-            args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+            args, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
         self.running[name] = proc
         return proc
@@ -388,6 +446,19 @@ def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def combine_stages(per_worker: list[list[list[float] | None]]) -> list[tuple[float, float]] | None:
+    """(p50, p99) of each stage over the client processes: the mean p50, the worst p99."""
+    if not per_worker or any(stage is None for stages in per_worker for stage in stages):
+        return None
+    return [
+        (
+            sum(w[i][0] for w in per_worker) / len(per_worker),  # type: ignore[index]
+            max(w[i][1] for w in per_worker),  # type: ignore[index]
+        )
+        for i in range(len(per_worker[0]))
+    ]
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -408,8 +479,10 @@ class Bench:
         self.emulator_port = free_port()
         self.floor_port = free_port()
         self.web_port = 0
-        self.token = ""
+        self.token = self.board_token = ""
         self.layer = ""
+        self.variant = "ours"  # or the --baseline ref, while its stack runs
+        self.baseline_tree: Path | None = None
         self.env = {
             "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
             "DATABASE_URL": f"sqlite:///{self.tmp / 'fanout.sqlite3'}",
@@ -448,6 +521,16 @@ class Bench:
         board = Board.objects.create(name="Fan-out", slug="fanout")
         Tile.objects.create(board=board, metric=metric, category=CATEGORY)
         _, self.token = boards.create_display_link("bench", board=board)
+        wall = Board.objects.create(name="Wall", slug="wall")
+        for order, (metric_id, category) in enumerate(BOARD_TILES):
+            metric, _ = Metric.objects.get_or_create(
+                metric_id=metric_id,
+                defaults={"name": metric_id, "category_type": "GROUP", "categories": []},
+            )
+            metric.categories = sorted({*metric.categories, category})
+            metric.save()
+            Tile.objects.create(board=wall, order=order, metric=metric, category=category)
+        _, self.board_token = boards.create_display_link("bench wall", board=wall)
 
     def start_emulator_and_floor(self) -> None:
         py = sys.executable
@@ -463,8 +546,19 @@ class Bench:
         )
         wait_for_port(self.floor_port, floor, "floor")
 
-    def start_stack(self, layer: str) -> None:
-        """Daphne, the subscriber, Celery worker and beat, with this channel layer."""
+    def add_baseline_tree(self) -> None:
+        """A git worktree of --baseline: its stack runs from there, on the same venv."""
+        self.baseline_tree = self.tmp / "baseline"
+        subprocess.run(  # noqa: S603
+            ["git", "worktree", "add", "--detach", str(self.baseline_tree), self.args.baseline],  # noqa: S607
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+    def start_stack(self, layer: str, tree: Path = ROOT) -> None:
+        """The web server, the subscriber, Celery worker and beat, with this channel layer,
+        from this source tree."""
         self.layer = layer
         self.web_port = free_port()
         env = {**self.env, "CHANNEL_LAYER": layer}
@@ -473,19 +567,22 @@ class Bench:
             "web",
             [py, "-m", *WEB_SERVERS[self.args.server](self.web_port)],
             {**env, "WEB_PORT": str(self.web_port)},
+            tree,
         )
-        self.procs.start("subscriber", [py, "manage.py", "subscribe_upstream"], env)
+        self.procs.start("subscriber", [py, "manage.py", "subscribe_upstream"], env, tree)
         celery = [py, "-m", "celery", "-A", "dashboard"]
         self.procs.start(
             "worker",
             [*celery, "worker", "--pool=solo", "--without-gossip", "--without-mingle"]
             + ["--loglevel=WARNING"],
             env,
+            tree,
         )
         self.procs.start(
             "beat",
             [*celery, "beat", "--loglevel=WARNING", "--schedule", str(self.tmp / "beat")],
             env,
+            tree,
         )
         wait_for_port(self.web_port, web, self.args.server)
 
@@ -506,10 +603,14 @@ class Bench:
     async def resize(self, pool: str, n: int) -> int:
         if pool == "ours":
             url, origin = self.ours_url, self.ours_origin
+        elif pool == "board":
+            url = f"ws://127.0.0.1:{self.web_port}/ws/display/{self.board_token}/"
+            origin = self.ours_origin
         else:
-            url = origin = f"ws://127.0.0.1:{self.floor_port}/ws"
+            url = f"ws://127.0.0.1:{self.floor_port}/ws"
             origin = f"http://127.0.0.1:{self.floor_port}"
-        opened = await self.workers.resize(pool, url, origin, n)
+        need = len(BOARD_TILES) if pool in ("board", "floor-board") else 1
+        opened = await self.workers.resize(pool, url, origin, n, need)
         if opened < n:
             self.notes.append(f"{pool}: only {opened} of {n} clients connected")
         return opened
@@ -550,31 +651,35 @@ class Bench:
     # -- one latency phase
 
     async def post_marker(self, target: str, seq: int, pub: Any) -> None:
+        """The update: the marker value, or (board phases) every board tile in one tick."""
         count = SEQ_BASE + seq
-        if target == "ours":
-            body = {
-                "metricId": METRIC,
-                "categoryValue": CATEGORY,
-                "value": {"type": "COUNT", "count": count},
-            }
+        tiles = BOARD_TILES if target in ("board", "floor-board") else [(METRIC, CATEGORY)]
+        if target in ("ours", "board"):
+            values = [
+                {"metricId": m, "categoryValue": c, "value": {"type": "COUNT", "count": count}}
+                for m, c in tiles
+            ]
             url = f"http://127.0.0.1:{self.emulator_port}/_emulator/values"
-            response = await self.http.post(url, json=body)
+            response = await self.http.post(url, json={"values": values})
             response.raise_for_status()
-        else:
+        else:  # the floor: one frame with the whole update, as good as it gets
             now = time.time_ns() // 1_000_000
-            record = {
-                "metric_id": METRIC,
-                "category": CATEGORY,
-                "state": "live",
-                "value": {"type": "COUNT", "count": count, "last_update_ms": now},
-                "error": "",
-                "upstream_ms": now,
-                "source": "websocket",
-                "received_ms": now,
-                "seq": seq,
-                "mseq": seq,
-            }
-            await pub.send(json.dumps({"type": "tiles", "tiles": [record]}))
+            records = [
+                {
+                    "metric_id": m,
+                    "category": c,
+                    "state": "live",
+                    "value": {"type": "COUNT", "count": count, "last_update_ms": now},
+                    "error": "",
+                    "upstream_ms": now,
+                    "source": "websocket",
+                    "received_ms": now,
+                    "seq": seq,
+                    "mseq": seq,
+                }
+                for m, c in tiles
+            ]
+            await pub.send(json.dumps({"type": "tiles", "tiles": records}))
 
     async def measure(
         self, target: str, n: int, seconds: float, record: bool = True, label: str = ""
@@ -585,7 +690,8 @@ class Bench:
         others, load = (0.0, loadavg()) if not record else await self.wait_quiet()
         await self.workers.ask({"cmd": "reset", "pool": target})
         names = ["web", "subscriber", "worker", "beat", "emulator"]
-        if target == "floor":
+        floor = target.startswith("floor")
+        if floor:
             names = ["floor"]
         server_pids = self.pids(*names)
         client_pids = self.workers.pids()
@@ -594,7 +700,7 @@ class Bench:
         stats0 = (await self.http.get(self.stats_url)).json()
         sent: dict[int, float] = {}
         pub = None
-        if target == "floor":
+        if floor:
             pub = await connect(f"ws://127.0.0.1:{self.floor_port}/pub", compression=None)
         try:
             begin = time.monotonic()
@@ -616,7 +722,8 @@ class Bench:
         result = {
             "label": label or target,
             "target": target,
-            "layer": self.layer if target == "ours" else "-",
+            "variant": "-" if floor else self.variant,
+            "layer": "-" if floor else self.layer,
             "n": n,
             "open": opened,
             "updates": len(sent),
@@ -628,7 +735,10 @@ class Bench:
             "p50": percentile(latencies, 0.50),
             "p95": percentile(latencies, 0.95),
             "p99": percentile(latencies, 0.99),
+            "from_send_p99": max(a["from_send_p99"] for a in answers),
             "max": max(latencies, default=float("nan")),
+            "frames_per_update": sum(a["frames"] for a in answers) / max(1, len(sent) * n),
+            "stages": combine_stages([a["stages"] for a in answers]),
             "server_cpu": {
                 name: cpu.get(pid, 0.0) for name, pid in zip(names, server_pids, strict=True)
             },
@@ -645,9 +755,15 @@ class Bench:
             print(
                 f"  {result['label']:<14} N={n:<5} p50 {result['p50']:7.1f}  p95 "
                 f"{result['p95']:7.1f}  p99 {result['p99']:7.1f}  max {result['max']:7.1f} ms  "
-                f"lost {result['lost']}  reordered {result['reordered']}  server CPU "
+                f"lost {result['lost']}  reordered {result['reordered']}  frames/update "
+                f"{result['frames_per_update']:.1f}  server CPU "
                 f"{main_cpu * 100:.0f} %  clients {result['clients_cpu'] * 100:.0f} %  "
-                f"(others {others:.2f} cores, load {load:.2f})",
+                f"(others {others:.2f} cores, load {load:.2f})"
+                + (
+                    "  stages p50 " + " / ".join(f"{a:.1f}" for a, _ in result["stages"])
+                    if result["stages"]
+                    else ""
+                ),
                 flush=True,
             )
         return result
@@ -703,23 +819,43 @@ class Bench:
         out: dict[str, Any] = {"layers": {}}
         await asyncio.to_thread(self.prepare)  # Django ORM: not in the event loop
         self.start_emulator_and_floor()
-        for layer in a.layers:
-            print(f"channel layer: {layer}", flush=True)
-            self.start_stack(layer)
+        stacks = [("ours", ROOT, layer) for layer in a.layers]
+        if a.baseline:
+            self.add_baseline_tree()
+            assert self.baseline_tree is not None
+            stacks.insert(0, (a.baseline, self.baseline_tree, a.layers[0]))
+        for variant, tree, layer in stacks:
+            main = (variant, layer) == ("ours", a.layers[0])  # capacity, ramp, upstream cost
+            first = (variant, tree, layer) == stacks[0]  # the floors are measured once
+            name = f"{variant} ({layer})" if a.baseline else f"ours ({layer})"
+            print(f"stack: {name}", flush=True)
+            self.variant = variant
+            self.start_stack(layer, tree)
             await self.wait_until_live()
             await self.measure("ours", 10, seconds=2.0, record=False)  # warm-up
             rss_base = await self.idle_rss(10)
             rss: dict[int, float] = {}
             for n in a.clients:
                 rss[n] = await self.idle_rss(n)
-                await self.measure("ours", n, a.seconds, label=f"ours ({layer})")
-                if layer == a.layers[0]:
+                await self.measure("ours", n, a.seconds, label=name)
+                if first:
                     await self.measure("floor", n, a.seconds, label="floor")
                     await self.resize("floor", 0)
+                if a.board:
+                    await self.resize("ours", 0)
+                    await self.measure("board", n, a.seconds, label=f"{name} board")
+                    await self.resize("board", 0)
+                    if first:
+                        await self.measure("floor-board", n, a.seconds, label="floor board")
+                        await self.resize("floor-board", 0)
             crossed = None
-            if a.ramp and layer == a.layers[0]:
+            if a.ramp and main:
                 crossed = next(
-                    (p["n"] for p in self.phases if p["target"] == "ours" and p["p99"] > 250),
+                    (
+                        p["n"]
+                        for p in self.phases
+                        if p["target"] == "ours" and p["variant"] == "ours" and p["p99"] > 250
+                    ),
                     None,
                 )
                 for n in a.ramp:
@@ -730,17 +866,18 @@ class Bench:
                         crossed = n
             top = max(a.clients)
             upstream = []
-            if layer == a.layers[0]:
+            if main:
                 await self.wait_quiet()
                 for n in (1, 10, top):
                     upstream.append(await self.upstream_window(n, a.upstream_seconds))
             await self.resize("ours", 0)
-            out["layers"][layer] = {
-                "rss_base": rss_base,
-                "rss": rss,
-                "crossed": crossed,
-                "upstream": upstream,
-            }
+            if variant == "ours":
+                out["layers"][layer] = {
+                    "rss_base": rss_base,
+                    "rss": rss,
+                    "crossed": crossed,
+                    "upstream": upstream,
+                }
             self.stop_stack()
         return out
 
@@ -748,6 +885,12 @@ class Bench:
         await self.http.aclose()
         self.workers.stop()
         self.procs.stop()
+        if self.baseline_tree is not None:
+            subprocess.run(  # noqa: S603
+                ["git", "worktree", "remove", "--force", str(self.baseline_tree)],  # noqa: S607
+                cwd=ROOT,
+                check=False,
+            )
         with contextlib.suppress(Exception):
             import redis
 
@@ -789,22 +932,29 @@ def machine_line() -> str:
 
 def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started: str) -> str:
     phases = bench.phases
-    floor = {p["n"]: p for p in phases if p["target"] == "floor"}
+    floors = {
+        target: {p["n"]: p for p in phases if p["target"] == floor_target}
+        for target, floor_target in (("ours", "floor"), ("board", "floor-board"))
+    }
+    floor = floors["ours"]
     lines = [
-        "| phase | N | open | p50 ms | p95 ms | p99 ms | max ms | p99 / floor p99 | received "
-        "| lost | reordered | server CPU (% of a core) | clients CPU | machine CPU "
-        "| others before (cores) / load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| phase | N | open | p50 ms | p95 ms | p99 ms | max ms | p99 / floor p99 "
+        "| p99 from the driver's send | received | lost | reordered | frames / update "
+        "| server CPU (% of a core) | clients CPU | machine CPU | others before (cores) / load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         cpu = ", ".join(f"{k} {v * 100:.0f}" for k, v in p["server_cpu"].items() if v >= 0.005)
         ratio = "-"
-        if p["target"] == "ours" and p["n"] in floor:
-            ratio = f"{p['p99'] / floor[p['n']]['p99']:.1f}x"
+        its_floor = floors.get(p["target"], {}).get(p["n"])
+        if its_floor is not None:
+            ratio = f"{p['p99'] / its_floor['p99']:.1f}x"
         lines.append(
             f"| {p['label']} | {p['n']} | {p['open']} | {fmt(p['p50'])} | {fmt(p['p95'])} "
-            f"| {fmt(p['p99'])} | {fmt(p['max'])} | {ratio} | {p['received']}/{p['expected']} "
-            f"| {p['lost']} | {p['reordered']} | {cpu} | {p['clients_cpu'] * 100:.0f} "
+            f"| {fmt(p['p99'])} | {fmt(p['max'])} | {ratio} | {fmt(p['from_send_p99'])} "
+            f"| {p['received']}/{p['expected']} "
+            f"| {p['lost']} | {p['reordered']} | {p['frames_per_update']:.1f} "
+            f"| {cpu} | {p['clients_cpu'] * 100:.0f} "
             f"| {p['machine_cpu'] * 100:.0f} | {p['others_before']:.2f} / {p['load_before']:.2f} |"
         )
     first = args.layers[0]
@@ -819,7 +969,9 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
             f"; marginal {lo} -> {top}: "
             f"{(cap['rss'][top] - cap['rss'][lo]) * 1024 / (top - lo):.0f} KB"
         )
-    top_phase = next(p for p in phases if p["target"] == "ours" and p["n"] == top)
+    top_phase = next(
+        p for p in phases if p["target"] == "ours" and p["variant"] == "ours" and p["n"] == top
+    )
     crossed = cap["crossed"]
     ramp_text = (
         f"p99 > {TARGET_P99_MS:.0f} ms first at N = {crossed}"
@@ -853,10 +1005,21 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
                 f"| {u['ws_new']} |"
             )
     # targets
-    ours = [p for p in phases if p["target"] == "ours" and p["layer"] == first and p["n"] in floor]
+    ours = [
+        p
+        for p in phases
+        if p["target"] == "ours"
+        and p["variant"] == "ours"
+        and p["layer"] == first
+        and p["n"] in floor
+    ]
     ratios = [p["p99"] / floor[p["n"]]["p99"] for p in ours]
     ns_ours = [p["n"] for p in ours]
-    lossless = all(p["lost"] == 0 and p["reordered"] == 0 for p in phases if p["target"] == "ours")
+    lossless = all(
+        p["lost"] == 0 and p["reordered"] == 0
+        for p in phases
+        if p["target"] in ("ours", "board") and p["variant"] == "ours"
+    )
     upstream = cap["upstream"]
     # Catalog and mapping calls come once a minute: a window may hold one more or fewer of each
     # whatever the clients, so each kind may differ by one call per window, no more.
@@ -884,6 +1047,36 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
         f"- <= 100 KB per idle connection: {verdict(per_conn <= 100)} ({per_conn:.0f} KB)",
         f"- upstream load independent of clients: {verdict(flat)}",
     ]
+    staged = [p for p in phases if p.get("stages")]
+    if staged:
+        lines += [
+            "",
+            "Where the time went, p50 / p99 ms (the emulator changes the value -> the subscriber "
+            "has its frame -> the web process builds the browser frame -> the client has parsed "
+            "it):",
+            "",
+            "| phase | N | emulator -> subscriber | subscriber -> web process "
+            "| web process -> client |",
+            "|---|---|---|---|---|",
+        ]
+        for p in staged:
+            cells = " | ".join(f"{fmt(a)} / {fmt(b)}" for a, b in p["stages"])
+            lines.append(f"| {p['label']} | {p['n']} | {cells} |")
+    boards = [p for p in phases if p["target"] == "board" and p["layer"] == first]
+    if boards:
+        lines += [
+            "",
+            f"Board of {len(BOARD_TILES)} tiles changed in one tick (p99, frames per update):",
+        ]
+        for variant in dict.fromkeys(p["variant"] for p in boards):
+            lines.append(
+                f"- {variant}: "
+                + ", ".join(
+                    f"N = {p['n']}: {fmt(p['p99'])} ms, {p['frames_per_update']:.1f} frames"
+                    for p in boards
+                    if p["variant"] == variant
+                )
+            )
     for note in bench.notes:
         lines.append(f"- note: {note}")
     table = "\n".join(lines)
@@ -898,8 +1091,13 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
             else "settings as shipped (dashboard.test_settings); "
         )
         + f"{RATE:.0f} changes/s, {args.seconds:g} s per phase, {args.workers} client processes "
-        "(asyncio `websockets`, no compression); latency = POST to the emulator (ours) or to "
-        "the floor server -> frame parsed by the client.\n\n"
+        "(asyncio `websockets`, no compression); latency = the change at its source (the "
+        "value's time at the emulator; the floor server's receipt) -> frame parsed by the "
+        "client; the driver's send (its POST to the emulator, its message to the floor) is the "
+        "start of the 'from the driver's send' column; board phases: until the client has "
+        f"all {len(BOARD_TILES)} tiles of the update (the floor sends them in one frame)"
+        + (f"; `{args.baseline}` = that commit's stack" if args.baseline else "")
+        + ".\n\n"
         f"{table}\n"
     )
 
@@ -912,6 +1110,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
     parser.add_argument("--layers", nargs="+", choices=["core", "pubsub"], help="core pubsub")
     parser.add_argument("--no-ramp", action="store_true")
+    parser.add_argument(
+        "--no-board", dest="board", action="store_false", help="skip the 16-tile board phases"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure the stack of this git commit (from a temporary worktree), first",
+    )
     parser.add_argument(
         "--server",
         choices=sorted(WEB_SERVERS),
