@@ -5,8 +5,10 @@ records carry per-metric sequence numbers so it can detect a gap and ask for a f
 A board or display socket only ever receives the metrics of its own board(s).
 """
 
+import asyncio
 import json
 import time
+import weakref
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -30,6 +32,32 @@ FANOUT_EVENTS = frozenset({"status.update"})
 
 def server_time_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+# The channel layer's Redis pool has 100 connections and fails, rather than waits, past them:
+# hundreds of screens connecting or closing at once (a web restart, a TV wall switched off)
+# take turns here instead.
+LAYER_CALLS_AT_ONCE = 50
+_layer_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def group_add(layer, group: str, channel: str) -> None:
+    async with _layer_turn():
+        await layer.group_add(group, channel)
+
+
+async def group_discard(layer, group: str, channel: str) -> None:
+    async with _layer_turn():
+        await layer.group_discard(group, channel)
+
+
+def _layer_turn() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _layer_turns:
+        _layer_turns[loop] = asyncio.Semaphore(LAYER_CALLS_AT_ONCE)
+    return _layer_turns[loop]
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -57,7 +85,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.metric_ids, groups = access
         for group in [live.STATUS_GROUP, *groups]:
             if not live.is_tile_group(group):
-                await self.channel_layer.group_add(group, self.channel_name)
+                await group_add(self.channel_layer, group, self.channel_name)
                 self.joined.append(group)
         await self.accept()
         self.held = []  # from now on, until the first snapshot is out
@@ -76,7 +104,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await fanout.hub().leave(self)
         for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await group_discard(self.channel_layer, group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The only thing a browser may ask for is a fresh snapshot.
@@ -188,12 +216,12 @@ class AlertConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.group = f"user.{user.pk}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await group_add(self.channel_layer, self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await group_discard(self.channel_layer, self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         await self.close(code=1008)  # nothing is accepted from the browser here

@@ -90,7 +90,12 @@ def get_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+        # redis-py's default pool fails past 100 connections; hundreds of screens asking for a
+        # snapshot at once (after a web restart) wait for a connection instead.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, decode_responses=True, max_connections=100, timeout=10
+        )
+        client = aioredis.Redis.from_pool(pool)
         _clients[loop] = client
     return client
 

@@ -200,3 +200,23 @@ async def test_an_oversized_message_closes_the_socket(redis_db):
 
 def test_the_group_name_is_valid():
     assert live.ALL_GROUP.replace(".", "").isalnum()
+
+
+async def test_hundreds_of_screens_closing_at_once_leave_no_group_behind(redis_db):
+    """A web restart or a switched-off TV wall: more sockets join and leave the channel layer's
+    groups at once than its Redis pool has connections (100, and it fails rather than waits).
+    Every socket must still get in, and leave its groups when it goes."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    token = await sync_to_async(display_of)("CIQGRP01")
+    tvs = [
+        WebsocketCommunicator(application, f"/ws/display/{token}/", headers=[ORIGIN])
+        for _ in range(150)
+    ]
+    connected = await asyncio.gather(*(tv.connect(timeout=20) for tv in tvs))
+    assert all(ok for ok, _ in connected)
+    await asyncio.gather(*(tv.disconnect(timeout=20) for tv in tvs))
+    groups = [k for k in redis_db.keys("acrdash*") if redis_db.type(k) == "zset"]
+    assert sum(redis_db.zcard(k) for k in groups) == 0
