@@ -224,7 +224,7 @@ if __name__ == "__main__":
             "--cap-ms",
             type=int,
             default=observe.BACKOFF_CAP_MS,
-            help="what-if: another backoff cap than BoardFormat.reconnectDelay's 8000 ms",
+            help="what-if: another backoff cap than live.js's reconnectDelay (8000 ms)",
         )
 
     runner.main(drill, __doc__.splitlines()[0], limit=420, add_arguments=arguments)

@@ -40,7 +40,7 @@ def now_ms() -> float:
 
 
 def backoff_ms(attempt: int) -> float:
-    """format.js reconnectDelay (board.js, team.js): random() * min(8000, 500 * 2 ** attempt)."""
+    """live.js reconnectDelay (board.js, team.js): random() * min(8000, 500 * 2 ** attempt)."""
     return random.random() * min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2**attempt)  # noqa: S311
 
 

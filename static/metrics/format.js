@@ -1,5 +1,4 @@
-// Pure helpers for the board and team pages: value formulas, number formats, threshold levels
-// and the reconnect delay.
+// Pure helpers for the board and team pages: value formulas, number formats, threshold levels.
 // (The same formulas as metrics/acr/values.py.)
 window.BoardFormat = (() => {
   "use strict";
@@ -49,10 +48,5 @@ window.BoardFormat = (() => {
     if (limits.warning !== null && limits.warning !== undefined && worse(value, limits.warning)) return "warning";
     return "normal";
   }
-  // Reconnect delay after a lost socket: exponential backoff with full jitter, so a restarted
-  // server is not hit by every screen at once, capped at 8 s so that every screen is back within
-  // ~10 s of a restart (bench/drills/daphne_restart.py: a 30 s cap left a quarter out for 20 s).
-  const reconnectDelay = (attempt) => Math.random() * Math.min(8000, 500 * 2 ** attempt);
-
-  return { rawValue, format, level, reconnectDelay };
+  return { rawValue, format, level };
 })();
