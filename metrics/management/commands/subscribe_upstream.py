@@ -81,7 +81,7 @@ class Subscription:
         try:
             bound = await services.ingest_frames(raws, self.catalog, self.fence)
         except RedisError as exc:
-            # The frame is lost: reconnect (with backoff), which resyncs everything over REST.
+            # The frames are lost: reconnect (with backoff), which resyncs everything over REST.
             raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
         if bound is not None and (self.clock_bound is None or bound.low > self.clock_bound.low):
             self.clock_bound = bound
