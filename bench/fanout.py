@@ -96,7 +96,7 @@ class Pool:
             async with connect(
                 url,
                 origin=origin,
-                compression=None,  # Daphne does not negotiate permessage-deflate either
+                compression=None,  # no --server choice negotiates permessage-deflate (web: off)
                 open_timeout=60,
                 ping_interval=None,
                 max_queue=None,
@@ -157,7 +157,7 @@ class Pool:
             index = len(self.tasks)
             self.tasks.append(asyncio.create_task(self.client(url, origin, index, ready)))
             batch.append(ready)
-            if len(batch) == 25:  # don't flood the accept queue (and Daphne's DB lookups)
+            if len(batch) == 25:  # don't flood the accept queue (and the consumers' DB lookups)
                 await asyncio.wait_for(asyncio.gather(*(e.wait() for e in batch)), 60)
                 batch = []
         if batch:
@@ -510,7 +510,7 @@ class Bench:
         import redis
         from django.core.management import call_command
 
-        from metrics import boards
+        from dashboard import boards
         from metrics.models import Board, Metric, Tile
 
         redis.Redis.from_url(REDIS_URL).flushdb()

@@ -184,8 +184,8 @@ def main() -> None:
     print(f"  {rows:,} samples in {time.monotonic() - started:.0f} s")
 
     port = free_port()
-    log = open(workdir / "daphne.log", "w")  # noqa: SIM115 - closed at exit
-    daphne = subprocess.Popen(
+    log = open(workdir / "web.log", "w")  # noqa: SIM115 - closed at exit
+    web = subprocess.Popen(
         [sys.executable, "-m", "dashboard.web"],  # the web process as the Procfile runs it
         cwd=ROOT,
         env={**os.environ, **env, "WEB_PORT": str(port)},
@@ -201,8 +201,8 @@ def main() -> None:
                 time.sleep(0.05)
         results = measure(f"http://127.0.0.1:{port}", args.runs)
     finally:
-        daphne.terminate()
-        daphne.wait(timeout=10)
+        web.terminate()
+        web.wait(timeout=10)
         log.close()
         from django.db import connections
 

@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/soak_board.py [--updates 60000] [--rate 600] [--pages board,all]
 
-Starts Daphne on a free 127.0.0.1 port (test settings, a temporary SQLite file, Redis database
-13, flushed before and after), creates a staff user (it may see every metric), a catalog of 10
-metrics x 5 queues (COUNT, DURATION, AVERAGE_DURATION) and a board with every tile kind (value,
-breakdown, trend) covering every metric, then writes the tile records itself through
-metrics.services.store_and_publish (no Celery, no emulator).
+Starts the web process as the Procfile runs it (`python -m dashboard.web`, uvicorn) on a free
+127.0.0.1 port (test settings, a temporary SQLite file, Redis database 13, flushed before and
+after), creates a staff user (it may see every metric), a catalog of 10 metrics x 5 queues
+(COUNT, DURATION, AVERAGE_DURATION) and a board with every tile kind (value, breakdown, trend)
+covering every metric, then writes the tile records itself through
+metrics.ingest.store_and_publish (no Celery, no emulator).
 
 Each page (the configured board, then /boards/all/) gets a fresh Chromium context: log in, wait
 for the first snapshot, warm up with 1,000 updates, force GC, read Performance.getMetrics (JS
@@ -83,7 +84,7 @@ def setup(db_path: Path) -> list:
     """Django in this process, the temporary database, the catalog, user and board."""
     env = {"DJANGO_SETTINGS_MODULE": "dashboard.test_settings", "REDIS_URL": REDIS_URL}
     env |= {"DATABASE_URL": f"sqlite:///{db_path}", "ACR_STALE_SECONDS": "3600"}
-    os.environ.update(env)  # for Daphne too
+    os.environ.update(env)  # for the web process too
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
     import django
 
@@ -93,8 +94,8 @@ def setup(db_path: Path) -> list:
     from django.utils import timezone
 
     from metrics.acr.values import CatalogMetric
+    from metrics.ingest import save_metrics
     from metrics.models import Board, Metric, Sample, Tile
-    from metrics.services import save_metrics
 
     catalog = [CatalogMetric(m, f"Metric {m[:3]}", "GROUP", tuple(QUEUES)) for m in METRICS]
     save_metrics(catalog)
@@ -146,7 +147,7 @@ class Feed:
         return value_records(values, self.catalog, source="websocket", now_ms=now)
 
     async def send(self, pairs: list[tuple[str, str]]) -> None:
-        from metrics.services import store_and_publish
+        from metrics.ingest import store_and_publish
 
         for r in await store_and_publish(self.records(pairs)):
             self.published += 1
@@ -289,7 +290,7 @@ def machine() -> str:
 async def soak(args, catalog: list, base: str) -> dict[str, dict]:
     from playwright.async_api import async_playwright
 
-    from metrics import live, services
+    from metrics import ingest, live
 
     feed = Feed(catalog)
     await live.store_catalog(catalog)
@@ -297,7 +298,7 @@ async def soak(args, catalog: list, base: str) -> dict[str, dict]:
 
     async def keep_fresh() -> None:  # the status a subscriber would keep fresh
         while True:
-            await services.report_subscription(True, "")
+            await ingest.report_subscription(True, "")
             await asyncio.sleep(3)
 
     fresh, results = asyncio.create_task(keep_fresh()), {}
@@ -333,7 +334,7 @@ def main() -> None:
     store.flushdb()
     budget = len(args.pages) * (3 * args.updates / args.rate + 300)
     store.set(LOCK, os.getpid(), ex=int(budget) + 120)
-    tmp, daphne = Path(tempfile.mkdtemp(prefix="soak-board-")), None
+    tmp, web = Path(tempfile.mkdtemp(prefix="soak-board-")), None
     try:
         catalog = setup(tmp / "db.sqlite3")
         with socket.socket() as sock:
@@ -341,26 +342,26 @@ def main() -> None:
             port = sock.getsockname()[1]
         serve = [sys.executable, "-m", "dashboard.web"]  # the web process as the Procfile runs it
         env = {**os.environ, "WEB_PORT": str(port)}
-        with open(tmp / "daphne.log", "w") as log:
-            daphne = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=log)
+        with open(tmp / "web.log", "w") as log:
+            web = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while not listening(port):
-            if daphne.poll() is not None or time.monotonic() > deadline:
+            if web.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    "The web server did not start:\n" + (tmp / "daphne.log").read_text()
+                    "The web server did not start:\n" + (tmp / "web.log").read_text()
                 )
             time.sleep(0.1)
         results = asyncio.run(
             asyncio.wait_for(soak(args, catalog, f"http://127.0.0.1:{port}"), budget)
         )
     finally:
-        if daphne is not None:
-            daphne.terminate()
+        if web is not None:
+            web.terminate()
             try:
-                daphne.wait(timeout=10)
+                web.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                daphne.kill()
-                daphne.wait()
+                web.kill()
+                web.wait()
         store.flushdb()
         shutil.rmtree(tmp, ignore_errors=True)
     report = table(results)

@@ -3,8 +3,9 @@ upstream sees no request caused by it.
 
     .venv/bin/python bench/widget_load.py [--seconds 15] [--connections 64]
 
-Starts its own Daphne (test settings, a private Redis database and a temporary SQLite file) and
-an emulator (only to count upstream requests: nothing in this run polls it), drives
+Starts its own web server (`--server`: by default the web process as shipped, uvicorn; Daphne
+to compare) with test settings, a private Redis database and a temporary SQLite file, and an
+emulator (only to count upstream requests: nothing in this run polls it), drives
 /widget/<slug>.json with wrk (Debian package `wrk`), and prints and appends the figures to
 bench/RESULTS.md. Only 127.0.0.1 is used; everything stops by itself.
 """
@@ -57,7 +58,8 @@ def prepare(env: dict[str, str]) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from metrics import live, services
+    from metrics import live
+    from metrics.acr import clock
     from metrics.models import Metric, Widget
 
     call_command("migrate", verbosity=0)
@@ -86,7 +88,7 @@ def prepare(env: dict[str, str]) -> None:
     )
 
     async def values():
-        now = services.now_ms()
+        now = clock.now_ms()
         await live.get_redis().flushdb()
         await live.write_records(
             [

@@ -12,8 +12,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from metrics.routing import websocket_urlpatterns  # noqa: E402
-from metrics.widget_asgi import with_widget  # noqa: E402
+from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.widget.asgi import with_widget  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -8,7 +8,6 @@ renewing, then takes over within BEAT_LEASE_MS.
 import logging
 import os
 import time
-import uuid
 
 from celery import Celery
 from celery.beat import PersistentScheduler
@@ -28,13 +27,12 @@ BEAT_RENEW_SECONDS = 2.0
 
 
 class SingletonScheduler(PersistentScheduler):
-    """The default scheduler, sending only while it holds the beat lease."""
+    """The default scheduler, sending only while it holds the beat lease (redis-py's Lock)."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self.lease_token = uuid.uuid4().hex
         self.leased: bool | None = None  # None: not asked yet
         self.lease_checked = 0.0
-        self._lease_redis = None
+        self._lease = None
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs) -> float:
@@ -49,28 +47,30 @@ class SingletonScheduler(PersistentScheduler):
         return min(super().tick(*args, **kwargs), BEAT_RENEW_SECONDS)
 
     def _hold_lease(self) -> bool:
+        """Renews the lease while this beat holds it, else tries to take it."""
         import redis
         from django.conf import settings
 
-        from metrics.live import RENEW_SCRIPT
-
         try:
-            if self._lease_redis is None:
-                self._lease_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-            client = self._lease_redis
-            if client.eval(RENEW_SCRIPT, 1, BEAT_LEASE_KEY, self.lease_token, BEAT_LEASE_MS):
-                return True
-            return bool(client.set(BEAT_LEASE_KEY, self.lease_token, nx=True, px=BEAT_LEASE_MS))
+            if self._lease is None:
+                client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+                self._lease = client.lock(
+                    BEAT_LEASE_KEY, timeout=BEAT_LEASE_MS / 1000, blocking=False
+                )
+            if self.leased:
+                try:
+                    return self._lease.reacquire()
+                except redis.exceptions.LockNotOwnedError:
+                    pass  # lost while this process was paused: take it again if free
+            return self._lease.acquire()
         except redis.RedisError as exc:
             log.warning("cannot reach Redis for the beat lease: %s", exc)
             return False
 
     def close(self) -> None:
-        from metrics.live import RELEASE_SCRIPT
-
         try:
-            if self._lease_redis is not None and self.leased:
-                self._lease_redis.eval(RELEASE_SCRIPT, 1, BEAT_LEASE_KEY, self.lease_token)
+            if self._lease is not None and self.leased:
+                self._lease.release()
         except Exception:  # noqa: BLE001, S110 - shutting down: the lease expires anyway
             pass
         super().close()

@@ -45,7 +45,6 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-local-development-key"  # noqa: S105 - only ever used with DEBUG on
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-PORT = env.int("PORT", default=8000)
 
 INSTALLED_APPS = [
     "daphne",
@@ -57,7 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
-    "metrics",
+    "metrics",  # the pipeline, and every model
+    "dashboard",  # the screens and the people
 ]
 
 MIDDLEWARE = [
@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "metrics.security.ContentSecurityPolicyMiddleware",
+    "dashboard.security.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -85,7 +85,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
-# Single sign-on (metrics/sso.py), both optional. A trusted proxy's header, e.g.
+# Single sign-on (dashboard/sso.py), both optional. A trusted proxy's header, e.g.
 # SSO_HEADER=X-Forwarded-User, believed only from SSO_TRUSTED_PROXIES (the proxy's address as
 # the web server sees it: dashboard/web.py keeps proxy headers off). Or an OpenID Connect
 # provider: set OIDC_RP_CLIENT_ID and the provider's endpoints.
@@ -95,9 +95,9 @@ SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)
 if SSO_HEADER:
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "metrics.sso.TrustedHeaderLogin",
+        "dashboard.sso.TrustedHeaderLogin",
     )
-    AUTHENTICATION_BACKENDS.append("metrics.sso.HeaderBackend")
+    AUTHENTICATION_BACKENDS.append("dashboard.sso.HeaderBackend")
 
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
@@ -120,7 +120,7 @@ if OIDC_ENABLED:
     OIDC_TIMEOUT = 10  # seconds; the library's default is to wait for ever
     LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
     INSTALLED_APPS.append("mozilla_django_oidc")
-    AUTHENTICATION_BACKENDS.append("metrics.sso.OIDCBackend")
+    AUTHENTICATION_BACKENDS.append("dashboard.sso.OIDCBackend")
 
 ROOT_URLCONF = "dashboard.urls"
 X_FRAME_OPTIONS = "DENY"  # the board page relaxes it to SAMEORIGIN for the admin's preview
@@ -136,7 +136,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "metrics.sso.login_options",
+                "dashboard.sso.login_options",
             ],
         },
     },
@@ -175,14 +175,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "metrics.staticfiles.PlotlyFinder",
+    "dashboard.staticfiles.PlotlyFinder",
 ]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Daphne serves the static files through WhiteNoise; no collectstatic needed to run locally.
+# The web process serves the static files through WhiteNoise; no collectstatic needed locally.
 WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -191,14 +191,13 @@ _LAYERS = {"core": "core.RedisChannelLayer", "pubsub": "pubsub.RedisPubSubChanne
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis." + _LAYERS[env.str("CHANNEL_LAYER", default="core")],
-        # A board gets a message per metric per update batch: the default capacity (100 per
-        # channel) drops messages under bursts, which then costs the browser a snapshot.
-        # socket_timeout None: the layer's blocking read waits 5 s, the same as redis-py's
-        # default read timeout, which otherwise drops a quiet socket (channels_redis#422).
+        # The layer carries only rare events (status, catalog, board changes, revoked links,
+        # alerts); record updates go through metrics.fanout. socket_timeout None: the layer's
+        # blocking read waits 5 s, the same as redis-py's default read timeout, which otherwise
+        # drops a quiet socket (channels_redis#422).
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
             "prefix": "acrdash",
-            "capacity": 1000,
             "expiry": 30,
         },
     }
@@ -253,7 +252,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 30.0},
     },
     "check-alerts": {
-        "task": "metrics.tasks.check_alerts",
+        "task": "dashboard.tasks.check_alerts",
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
@@ -264,10 +263,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Alert e-mails: configure EMAIL_URL-style settings in deployment; printed to the log by default.
+# Alert e-mails: printed to the log unless EMAIL_BACKEND is set, e.g. to
+# django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT and, if the server
+# wants them, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD (or _FILE) and EMAIL_USE_TLS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dashboard@localhost")
 
 LOGGING = {

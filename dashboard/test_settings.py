@@ -1,5 +1,5 @@
 """Settings for the test suite and the processes it starts: a Redis database of its own and a
-file SQLite database that Daphne and Celery subprocesses can share with pytest."""
+file SQLite database that the web and Celery subprocesses can share with pytest."""
 
 import os
 from pathlib import Path

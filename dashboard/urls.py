@@ -2,10 +2,28 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from dashboard import views
+from dashboard.widget import views as widget_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("metrics.urls")),
+    path("", views.home, name="home"),
+    path("boards/all/", views.all_metrics_board, name="all-metrics"),
+    path("team/", views.team, name="team"),
+    path("boards/<slug:slug>/", views.board, name="board"),
+    path("boards/<slug:slug>/tiles/<int:tile_id>/trend.json", views.board_trend),
+    path("display/<str:token>/", views.display, name="display"),
+    path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
+    path("health/", views.health_check, name="health"),
+    path("status/", views.status_page, name="status"),
+    path("alerts/", views.alerts_page, name="alerts"),
+    path("history/", views.history_page, name="history"),
+    path("history/data.json", views.history_data, name="history-data"),
+    path("history/data.csv", views.history_csv, name="history-csv"),
+    # Answered by dashboard.widget.asgi in front of Django; routed so that it can be reversed.
+    path("widget/<slug:slug>.json", widget_views.widget_json, name="widget-json"),
+    path("widget/<slug:slug>/frame/", widget_views.widget_frame, name="widget-frame"),
 ]
 
 if settings.OIDC_ENABLED:

@@ -19,7 +19,6 @@ import functools
 import json
 import logging
 import os
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -29,6 +28,8 @@ from django.conf import settings
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+
+from metrics.acr import clock
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Hub:
             parts_on.setdefault(message["channel"], []).append(len(parts) - 1)
         if not parts:
             return
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = clock.now_ms()
         frames: dict[frozenset[str], tuple[list[dict[str, Any]], str]] = {}
 
         def frame_for(topics: frozenset[str]) -> tuple[list[dict[str, Any]], str]:

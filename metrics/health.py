@@ -1,9 +1,37 @@
-"""Pure: the site's and each metric's freshness, from the live status and records."""
+"""Freshness: when the live state stops being trusted (the one staleness rule), and the site's
+and each metric's health for /health/ and the status page."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from metrics import live
+from metrics.acr import clock
+
+log = logging.getLogger(__name__)
+
+
+def stale_after_ms() -> int:
+    """ACR_STALE_SECONDS in ms: browsers are told it with every snapshot."""
+    return int(settings.ACR_STALE_SECONDS * 1000)
+
+
+def last_heard_ms(status: live.Status) -> int:
+    """When the upstream last answered, by either path (our clock)."""
+    return max(status["poll_ok_ms"], status["ws_ok_ms"])
+
+
+def is_stale(status: live.Status, *, now_ms: int, stale_ms: int | None = None) -> bool:
+    """True when nothing has come from the upstream for longer than ACR_STALE_SECONDS (or
+    `stale_ms`): no number is then shown, sampled, alerted on or given to the widget as
+    current, and /health/ says "down"."""
+    limit = stale_after_ms() if stale_ms is None else stale_ms
+    return now_ms - last_heard_ms(status) > limit
 
 
 def _age_s(now_ms: int, then_ms: int) -> float | None:
@@ -13,18 +41,18 @@ def _age_s(now_ms: int, then_ms: int) -> float | None:
 def site_health(
     snapshot: dict[str, Any], *, now_ms: int, stale_ms: int, subscriber_active: bool
 ) -> dict[str, Any]:
-    """ "ok" when polls and the websocket are both fresh and every tile is live; "degraded" when
-    one path or some tiles are not; "down" when nothing fresh has come from the upstream."""
+    """ "ok" when polls and the websocket are both fresh and every record is live; "degraded"
+    when one path or some records are not; "down" when the live state is stale."""
     status = snapshot["status"]
     poll_fresh = now_ms - status["poll_ok_ms"] <= stale_ms and not status["poll_error"]
     ws_fresh = now_ms - status["ws_ok_ms"] <= stale_ms and not status["ws_error"]
     per_metric: dict[str, Counter] = {m["metric_id"]: Counter() for m in snapshot["metrics"]}
     last_update: dict[str, int] = {}
-    for tile in snapshot["tiles"]:
-        if tile["metric_id"] in per_metric:
-            per_metric[tile["metric_id"]][tile["state"]] += 1
-            last_update[tile["metric_id"]] = max(
-                last_update.get(tile["metric_id"], 0), tile["received_ms"]
+    for record in snapshot["tiles"]:
+        if record["metric_id"] in per_metric:
+            per_metric[record["metric_id"]][record["state"]] += 1
+            last_update[record["metric_id"]] = max(
+                last_update.get(record["metric_id"], 0), record["received_ms"]
             )
     metrics = [
         {
@@ -38,7 +66,7 @@ def site_health(
         for metric in snapshot["metrics"]
     ]
     all_live = all(m["initializing"] == 0 and m["error"] == 0 for m in metrics)
-    if not (poll_fresh or ws_fresh):
+    if is_stale(status, now_ms=now_ms, stale_ms=stale_ms):
         overall = "down"
     elif poll_fresh and ws_fresh and subscriber_active and all_live:
         overall = "ok"
@@ -56,3 +84,21 @@ def site_health(
         },
         "metrics": metrics,
     }
+
+
+async def read_health() -> dict[str, Any]:
+    """The site's health; "down" (not an error page) while the live store cannot be read."""
+    try:
+        snapshot = await live.read_snapshot()
+        subscriber_active = await live.lease_held()
+    except RedisError as exc:
+        log.error("health: the live store is unavailable: %s", exc)
+        snapshot = {"metrics": [], "tiles": [], "status": live.status_to_wire({})}
+        snapshot["status"]["poll_error"] = "the live store (Redis) is unavailable"
+        subscriber_active = False
+    return site_health(
+        snapshot,
+        now_ms=clock.now_ms(),
+        stale_ms=stale_after_ms(),
+        subscriber_active=subscriber_active,
+    )

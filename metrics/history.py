@@ -1,18 +1,28 @@
-"""History for charts and CSV: samples of the tiles a user may see, over a time range, reduced
-for drawing so that a day of one-second samples stays quick to render."""
+"""History: live records sampled into the database, rolled up per minute, pruned; and read back
+for charts and CSV (the categories a caller may see, over a time range, reduced for drawing so
+that a day of one-second samples stays quick to render).
+
+Readers take `categories`: the category values to include, None for all of them (the screens
+decide what a person may see and pass it in).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db.models import F, Max, Min, Q
+from django.utils import timezone
 
-from metrics.access import Scope
+from metrics import health, live, records
+from metrics.acr import clock
 from metrics.models import Sample, SampleMinute
+
+Categories = frozenset[str] | None
 
 # Time buckets per series sent to a chart (each gives its minimum and maximum, so peaks survive):
 # more than a screen has pixels gains nothing.
@@ -55,21 +65,62 @@ def _bucketed(
     )
 
 
+# --- sampling ----------------------------------------------------------------------------------
+
+
+def save_samples(rows: list[tuple], at: datetime) -> int:
+    """Writes one batch; a sample already written for that moment (a retried task) is skipped."""
+    samples = [Sample.of(m, c, at, v) for m, c, v in rows]
+    Sample.objects.bulk_create(samples, ignore_conflicts=True, batch_size=500)
+    return len(samples)
+
+
+async def record_samples() -> int:
+    """Samples every live record at the current sampling moment; nothing while the data is
+    stale, so a chart shows a gap rather than a frozen number."""
+    interval_ms = int(settings.ACR_SAMPLE_SECONDS * 1000)
+    now = clock.now_ms()
+    moment = now - now % interval_ms
+    snapshot = await live.read_snapshot()
+    status = snapshot["status"]
+    if health.is_stale(status, now_ms=now):
+        return 0
+    rows = records.sample_values(
+        snapshot["tiles"], upstream_at_ms=moment + status["upstream_offset_ms"]
+    )
+    return await sync_to_async(save_samples)(rows, _moment(moment))
+
+
+def prune_samples() -> int:
+    """Deletes samples (and their per-minute rollups) older than the retention period, and
+    nothing else."""
+    cutoff = timezone.now() - timedelta(days=settings.ACR_HISTORY_DAYS)
+    deleted, _ = Sample.objects.filter(at__lt=cutoff).delete()
+    cutoff_ms = int(cutoff.timestamp() * 1000)
+    SampleMinute.objects.filter(minute_ms__lt=cutoff_ms - cutoff_ms % 60_000).delete()
+    return deleted
+
+
+# --- rollups -------------------------------------------------------------------------------------
+
+
 def rolled_up_until() -> int:
     """Epoch ms up to which SampleMinute is complete (0: nothing rolled up yet)."""
     newest = SampleMinute.objects.aggregate(newest=Max("minute_ms"))["newest"]
     return 0 if newest is None else newest + MINUTE_MS
 
 
-def series(metric_id: str, scope: Scope, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def series(
+    metric_id: str, categories: Categories, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
     """One series per category: {"category", "t": [epoch ms], "v": [value or null]}, reduced in
     the database to the minimum and maximum of each of at most BUCKETS time buckets."""
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     samples = Sample.objects.filter(metric_id=metric_id)
     minutes = SampleMinute.objects.filter(metric_id=metric_id)
-    if scope.categories is not None:
-        samples = samples.filter(category__in=scope.categories)
-        minutes = minutes.filter(category__in=scope.categories)
+    if categories is not None:
+        samples = samples.filter(category__in=categories)
+        minutes = minutes.filter(category__in=categories)
     if end_ms - start_ms < ROLLUP_FROM_MS:
         width = max(1, -(-(end_ms - start_ms) // BUCKETS))  # rounded up: at most BUCKETS
         origin = start_ms
@@ -162,14 +213,14 @@ def roll_up(now_ms: int) -> int:
 CSV_CHUNK = 5000  # rows read (and sent) at a time
 
 
-async def csv_chunks(metric_id: str, scope: Scope, start: datetime, end: datetime):
+async def csv_chunks(metric_id: str, categories: Categories, start: datetime, end: datetime):
     """Every sample (not reduced), one row each, durations in milliseconds, oldest first: an
     async iterator of CSV text, read in chunks so that a month of samples is never held in
     memory at once (Django's ASGI handler would collect a synchronous iterator first)."""
     yield _csv_text([["time_utc", "metric_id", "category", "value"]])
     after: tuple[int, int] | None = None
     while True:
-        rows = await sync_to_async(_csv_chunk)(metric_id, scope, start, end, after)
+        rows = await sync_to_async(_csv_chunk)(metric_id, categories, start, end, after)
         if not rows:
             return
         yield _csv_text(
@@ -179,14 +230,14 @@ async def csv_chunks(metric_id: str, scope: Scope, start: datetime, end: datetim
         after = (rows[-1][0], rows[-1][1])
 
 
-def _csv_chunk(metric_id, scope, start, end, after) -> list[tuple]:
+def _csv_chunk(metric_id, categories, start, end, after) -> list[tuple]:
     query = Sample.objects.filter(
         metric_id=metric_id,
         at_ms__gte=int(start.timestamp() * 1000),
         at_ms__lt=int(end.timestamp() * 1000),
     )
-    if scope.categories is not None:
-        query = query.filter(category__in=scope.categories)
+    if categories is not None:
+        query = query.filter(category__in=categories)
     if after is not None:  # keyset paging: cheap at any depth
         query = query.filter(Q(at_ms__gt=after[0]) | Q(at_ms=after[0], id__gt=after[1]))
     ordered = query.order_by("at_ms", "id")

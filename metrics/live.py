@@ -13,15 +13,17 @@ import asyncio
 import hashlib
 import json
 import weakref
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.asyncio.lock import Lock
 from redis.exceptions import NoScriptError
 
 from metrics import fanout
 from metrics.acr.values import CatalogMetric
+from metrics.records import Record
 
 PREFIX = "acr:"
 CATALOG = PREFIX + "catalog"
@@ -37,7 +39,7 @@ CLOCK_BOUNDS = PREFIX + "clock:bounds"
 LEASE = PREFIX + "subscriber:lease"
 CLOCK_BOUNDS_KEPT = 40
 
-# Groups: every tile update goes to its metric's group and to ALL_GROUP (the All-metrics
+# Groups: every record update goes to its metric's group and to ALL_GROUP (the All-metrics
 # board); status and catalog events go to STATUS_GROUP, which every browser joins.
 ALL_GROUP = "live.all"
 STATUS_GROUP = "live.status"
@@ -52,7 +54,7 @@ def metric_group(metric_id: str) -> str:
 # that hung and lost its lease cannot overwrite what its successor wrote.
 # Keeps a record unless it is older than the stored one, or the same value at the same time.
 # A record without a value (initializing, refused) replaces a value: the upstream no longer
-# vouches for it (after an upstream restart every metric is initializing again), so the tile
+# vouches for it (after an upstream restart every metric is initializing again), so a tile
 # must not go on showing it as live. The value's time is kept, so that the next value is
 # compared with it and an older one is still dropped.
 _WRITE_SCRIPT = """
@@ -86,7 +88,7 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] =
 
 
 def get_redis() -> aioredis.Redis:
-    """One client per event loop: Celery tasks each run in a fresh loop, Daphne in one."""
+    """One client per event loop: Celery tasks each run in a fresh loop, a web process in one."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
@@ -100,7 +102,7 @@ def get_redis() -> aioredis.Redis:
     return client
 
 
-def tile_field(metric_id: str, category: str) -> str:
+def record_field(metric_id: str, category: str) -> str:
     return f"{metric_id}\x1f{category}"
 
 
@@ -142,12 +144,12 @@ class LeaseLost(Exception):
     """A write was fenced off: this subscriber no longer holds the lease."""
 
 
-async def write_records(records: list[dict[str, Any]], fence: str = "") -> list[dict[str, Any]]:
-    """Stores records; returns the accepted ones, each with its sequence number.
+async def write_records(records: list[Record], fence: str = "") -> list[Record]:
+    """Stores records; returns the accepted ones, each with its sequence numbers.
 
-    A record is {metric_id, category, state, value, ...}; `upstream_ms` orders records of one
-    tile (-1 for one without a value, so it never replaces a value). With `fence`, the writes
-    only happen while that token holds the subscriber lease (LeaseLost otherwise).
+    `upstream_ms` orders the records of one (metric, category) (-1 for one without a value, so
+    it never replaces a value). With `fence`, the writes only happen while that token holds the
+    subscriber lease (LeaseLost otherwise).
     """
     redis = get_redis()
     keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ]
@@ -162,7 +164,7 @@ async def write_records(records: list[dict[str, Any]], fence: str = "") -> list[
                     _WRITE_SHA,
                     len(keys),
                     *keys,
-                    tile_field(record["metric_id"], record["category"]),
+                    record_field(record["metric_id"], record["category"]),
                     record["upstream_ms"],
                     compared,
                     _dumps(record),
@@ -211,7 +213,18 @@ async def read_snapshot() -> dict[str, Any]:
 # --- status ------------------------------------------------------------------------------------
 
 
-def status_to_wire(raw: dict[str, str]) -> dict[str, Any]:
+class Status(TypedDict):
+    """The upstream's status as browsers get it (times on our clock, 0: never)."""
+
+    poll_ok_ms: int
+    poll_error: str
+    ws_ok_ms: int
+    ws_error: str
+    catalog_ok_ms: int
+    upstream_offset_ms: int  # upstream clock minus ours
+
+
+def status_to_wire(raw: dict[str, str]) -> Status:
     """The upstream status as browsers get it."""
     return {
         "poll_ok_ms": int(raw.get("poll_ok_ms") or 0),
@@ -234,7 +247,7 @@ async def read_status() -> dict[str, Any]:
     }
 
 
-async def update_status(**fields: str | int) -> dict[str, Any]:
+async def update_status(**fields: str | int) -> Status:
     redis = get_redis()
     await redis.hset(STATUS, mapping={k: str(v) for k, v in fields.items()})
     return status_to_wire(await redis.hgetall(STATUS))
@@ -248,18 +261,18 @@ async def publish(event: dict[str, Any]) -> None:
     await get_channel_layer().group_send(STATUS_GROUP, event)
 
 
-async def publish_tiles(tiles: list[dict[str, Any]]) -> None:
+async def publish_records(records: list[Record]) -> None:
     """Sends accepted records to their metrics' groups and to the All-metrics group (through
     metrics.fanout, not the channel layer: see there)."""
-    batches: dict[str, list[dict[str, Any]]] = {}
-    for tile in tiles:
-        batches.setdefault(metric_group(tile["metric_id"]), []).append(tile)
-    batches[ALL_GROUP] = tiles
+    batches: dict[str, list[Record]] = {}
+    for record in records:
+        batches.setdefault(metric_group(record["metric_id"]), []).append(record)
+    batches[ALL_GROUP] = records
     await fanout.publish(get_redis(), batches)
 
 
-def is_tile_group(group: str) -> bool:
-    """Groups whose messages are tile updates (carried by metrics.fanout)."""
+def is_record_group(group: str) -> bool:
+    """Groups whose messages are record updates (carried by metrics.fanout)."""
     return group == ALL_GROUP or group.startswith("metric.")
 
 
@@ -290,40 +303,17 @@ async def add_clock_bounds(
 
 # --- the subscriber lease ----------------------------------------------------------------------
 
-# Renew or release a lease only while it still holds this token (also beat's, dashboard/celery.py).
-RENEW_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
-
-async def acquire_lease(token: str, ttl_ms: int) -> bool:
-    return bool(await get_redis().set(LEASE, token, nx=True, px=ttl_ms))
-
-
-async def renew_lease(token: str, ttl_ms: int) -> bool:
-    redis = get_redis()
-    return bool(await redis.register_script(RENEW_SCRIPT)(keys=[LEASE], args=[token, ttl_ms]))
-
-
-async def release_lease(token: str) -> None:
-    redis = get_redis()
-    await redis.register_script(RELEASE_SCRIPT)(keys=[LEASE], args=[token])
+def subscriber_lease(ttl_ms: int) -> Lock:
+    """The lease that makes one subscriber active: redis-py's Lock (renewed and released only
+    by its holder). The token it is acquired with is also the fencing token of that
+    subscriber's writes (write_records' `fence`), checked by the write script on the same key."""
+    return get_redis().lock(LEASE, timeout=ttl_ms / 1000, blocking=False, thread_local=False)
 
 
 async def lease_held() -> bool:
     """True when some subscriber holds the lease (one is active)."""
     return bool(await get_redis().exists(LEASE))
-
-
-async def holds_lease(token: str) -> bool:
-    return await get_redis().get(LEASE) == token
 
 
 async def read_for_widget(fields: list[str]) -> tuple[list[dict[str, Any] | None], dict[str, Any]]:

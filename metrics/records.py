@@ -1,8 +1,13 @@
-"""Pure: turn parsed upstream values into the tile records kept in Redis and sent to browsers."""
+"""Pure: turn parsed upstream values into the live records kept in Redis and sent to browsers,
+and read a record's number.
+
+Words: a *record* is the live state of one (metric, category): its state, its value on the wire,
+its error. A *tile* is an element of a board (models.Tile) that shows one or more records.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from metrics.acr.values import (
     Initializing,
@@ -12,6 +17,24 @@ from metrics.acr.values import (
     value_from_wire,
     value_to_wire,
 )
+
+State = Literal["live", "initializing", "error"]
+
+
+class Record(TypedDict):
+    """One (metric, category)'s live state, as stored and as browsers receive it."""
+
+    metric_id: str
+    category: str  # "" for category type NONE
+    state: State
+    value: dict[str, Any] | None  # acr.values.value_to_wire, or None while there is none
+    error: str
+    upstream_ms: int  # orders the records of one (metric, category); NO_VALUE without a value
+    source: Literal["poll", "websocket"]
+    received_ms: int  # our clock
+    seq: NotRequired[int]  # set by the live store on every accepted write
+    mseq: NotRequired[int]
+
 
 # upstream_ms of a record without a value: below any real timestamp (live.py's write script
 # lets it replace a value without taking that value's place in time).
@@ -34,7 +57,7 @@ def tile_categories(metric: dict[str, Any]) -> list[str]:
 
 def value_records(
     values: list[MetricValue], catalog: dict[str, dict[str, Any]], *, source: str, now_ms: int
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     records = []
     for item in values:
         unsupported = isinstance(item.value, UnsupportedValue)
@@ -53,7 +76,7 @@ def value_records(
     return records
 
 
-def _empty_record(metric_id: str, category: str, state: str, error: str, now_ms: int) -> dict:
+def _empty_record(metric_id: str, category: str, state: State, error: str, now_ms: int) -> Record:
     return {
         "metric_id": metric_id,
         "category": category,
@@ -68,7 +91,7 @@ def _empty_record(metric_id: str, category: str, state: str, error: str, now_ms:
 
 def initializing_records(
     items: list[Initializing], catalog: dict[str, dict[str, Any]], *, now_ms: int
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     """One record per tile the upstream is still preparing (a bare id means all its tiles)."""
     records = []
     for item in items:
@@ -86,7 +109,7 @@ def initializing_records(
 
 def rejected_records(
     rejected: dict[str, str], catalog: dict[str, dict[str, Any]], *, now_ms: int
-) -> list[dict[str, Any]]:
+) -> list[Record]:
     return [
         _empty_record(metric_id, category, "error", reason, now_ms)
         for metric_id, reason in rejected.items()
@@ -95,19 +118,36 @@ def rejected_records(
     ]
 
 
-def sample_values(tiles: list[dict[str, Any]], *, upstream_at_ms: int) -> list[tuple]:
-    """(metric_id, category, value) for every live tile with a value, valued at upstream_at_ms.
-    A value with no number (an average over zero calls) is kept as None, not 0."""
-    rows = []
-    for tile in tiles:
-        wire = tile.get("value")
-        if tile.get("state") != "live" or not wire or wire["type"] == "UNSUPPORTED":
-            continue
-        rows.append(
-            (
-                tile["metric_id"],
-                tile["category"],
-                value_at(value_from_wire(wire), at_ms=upstream_at_ms),
-            )
-        )
-    return rows
+def has_value(record: Record | None) -> bool:
+    """A live record with a value of a type we can read."""
+    return (
+        record is not None
+        and record.get("state") == "live"
+        and bool(record.get("value"))
+        and record["value"]["type"] != "UNSUPPORTED"
+    )
+
+
+def record_value(record: Record | None, *, at_ms: int) -> float | None:
+    """The number a record shows at `at_ms` (upstream clock): a count, or milliseconds; None
+    when it has none to show (not live, no value yet, an unsupported type, an average over zero
+    calls). The widget, alerts and history all read a record through this."""
+    if not has_value(record):
+        return None
+    return value_at(value_from_wire(record["value"]), at_ms=at_ms)
+
+
+def is_duration(record: Record | None) -> bool:
+    """True when the record's number is milliseconds rather than a count."""
+    value = (record or {}).get("value") or {}
+    return value.get("type") in ("DURATION", "AVERAGE_DURATION")
+
+
+def sample_values(records: list[Record], *, upstream_at_ms: int) -> list[tuple]:
+    """(metric_id, category, value) for every live record with a value, valued at
+    upstream_at_ms. A value with no number (an average over zero calls) is kept as None, not 0."""
+    return [
+        (record["metric_id"], record["category"], record_value(record, at_ms=upstream_at_ms))
+        for record in records
+        if has_value(record)
+    ]

@@ -1,18 +1,20 @@
-"""Celery tasks: thin shells over metrics.services, scheduled by beat (see CELERY_BEAT_SCHEDULE).
+"""Celery tasks of the pipeline: thin shells over metrics.ingest and metrics.history, scheduled
+by beat (see CELERY_BEAT_SCHEDULE).
 
-Upstream failures are already recorded in the live status by the services, so they are not
-retried here: the next scheduled poll is the retry, and expiring tasks never pile up.
+Upstream failures are already recorded in the live status by ingest, so they are not retried
+here: the next scheduled poll is the retry, and expiring tasks never pile up.
 """
 
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.conf import settings
 
-from metrics import live, services
+from metrics import history, ingest, live
+from metrics.acr import clock
 from metrics.acr.client import UpstreamError
 
 
-def _run(service, *args):
+def run_async(service, *args):
     """Runs an async service in this worker thread's own short-lived event loop."""
 
     async def main():
@@ -27,9 +29,9 @@ def _run(service, *args):
 @shared_task(ignore_result=True)
 def sync_catalog() -> None:
     try:
-        _run(services.sync_catalog)
+        run_async(ingest.sync_catalog)
     except UpstreamError:
-        pass  # logged and shown as the upstream status by the service
+        pass  # logged and shown as the upstream status by ingest
 
 
 # A poll whose pool process died (OOM, SIGKILL) is run again once, at once: acknowledged only
@@ -38,7 +40,7 @@ def sync_catalog() -> None:
 def poll_values(ids: list[str] | None = None) -> list[str]:
     """Polls values; ids the upstream is still initializing are polled again soon."""
     try:
-        initializing = _run(services.poll_values, ids)
+        initializing = run_async(ingest.poll_values, ids)
     except UpstreamError:
         return []
     if initializing:
@@ -49,21 +51,14 @@ def poll_values(ids: list[str] | None = None) -> list[str]:
 
 @shared_task(ignore_result=True)
 def record_samples() -> int:
-    return _run(services.record_samples)
+    return run_async(history.record_samples)
 
 
 @shared_task(ignore_result=True)
 def prune_samples() -> int:
-    return services.prune_samples()
+    return history.prune_samples()
 
 
 @shared_task(ignore_result=True)
 def roll_up_samples() -> int:
-    return services.roll_up_samples()
-
-
-@shared_task(ignore_result=True)
-def check_alerts() -> int:
-    from metrics import alerts
-
-    return _run(alerts.check_all, services.now_ms())
+    return history.roll_up(clock.now_ms())

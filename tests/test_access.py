@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from dashboard.asgi import application
-from metrics import services
+from metrics import ingest
+from metrics.acr import clock
 from metrics.models import Board, Metric, Team, Tile
 from tests.conftest import count_record
 
@@ -103,8 +104,8 @@ async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db
     await live.store_catalog(
         [CatalogMetric("CIQ", "Calls in Queue", "GROUP", ("Sales", "Support"))]
     )
-    now = services.now_ms()
-    await services.store_and_publish(
+    now = clock.now_ms()
+    await ingest.store_and_publish(
         [count_record("CIQ", "Sales", 1, now), count_record("CIQ", "Support", 7, now)]
     )
     sales = await connect(people["sales"], "/ws/boards/all/")
@@ -112,9 +113,9 @@ async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db
     assert [m["categories"] for m in snapshot["metrics"]] == [["Sales"]]
     assert [(t["category"], t["value"]["count"]) for t in snapshot["tiles"]] == [("Sales", 1)]
 
-    await services.store_and_publish([count_record("CIQ", "Support", 8, now + 1)])
+    await ingest.store_and_publish([count_record("CIQ", "Support", 8, now + 1)])
     assert await sales.receive_nothing(timeout=0.5)  # another team's update never arrives
-    await services.store_and_publish([count_record("CIQ", "Sales", 2, now + 1)])
+    await ingest.store_and_publish([count_record("CIQ", "Sales", 2, now + 1)])
     update = await sales.receive_json_from(timeout=5)
     assert [t["category"] for t in update["tiles"]] == ["Sales"]
     await sales.disconnect()

@@ -11,9 +11,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from dashboard import alerts
+from dashboard.alerts import RuleState, evaluate, in_quiet_hours
 from dashboard.asgi import application
-from metrics import alerts, live, services
-from metrics.alerts import RuleState, evaluate, in_quiet_hours
+from metrics import ingest, live
+from metrics.acr import clock
 from metrics.models import AlertEvent, AlertRule, Metric, Team
 from tests.conftest import free_port
 
@@ -102,8 +104,8 @@ async def test_a_breach_tells_the_owner_in_the_console_by_mail_and_webhook(
         application, "/ws/alerts/", headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)]
     )
     assert (await console.connect())[0]
-    now = services.now_ms()
-    await services.store_and_publish(
+    now = clock.now_ms()
+    await ingest.store_and_publish(
         [
             {
                 "metric_id": "LWC",

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from metrics import boards
+from dashboard import boards
 from metrics.models import Board, Metric, Playlist, PlaylistItem, Sample, Tile
 from tests.conftest import in_thread, log_in
 

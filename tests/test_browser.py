@@ -126,7 +126,7 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
 
 
 def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, page):
-    from metrics import live, services
+    from metrics import ingest, live
 
     base_url, _ = stack
     sent: list[str] = []
@@ -141,7 +141,7 @@ def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, pa
     now = int(time.time() * 1000)  # newer than anything the upstream sent
     stored = count_record("CIQGRP01", "Support", 42, now)
     in_thread(live.write_records, [stored])  # stored, never published
-    in_thread(services.store_and_publish, [count_record("CIQGRP01", "Billing", 43, now)])
+    in_thread(ingest.store_and_publish, [count_record("CIQGRP01", "Billing", 43, now)])
 
     expect(billing).to_have_attribute("data-value", "43", timeout=10_000)
     expect(support).to_have_attribute("data-value", "42", timeout=10_000)

@@ -7,8 +7,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from dashboard import boards
 from dashboard.asgi import application
-from metrics import boards, fanout, live, services
+from metrics import fanout, ingest, live
 from metrics.models import Board, Metric, Tile
 from tests.conftest import count_record
 
@@ -38,7 +39,7 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     from asgiref.sync import sync_to_async
 
     headers = await sync_to_async(session_headers)()
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
     communicator = await connect(headers)
 
     snapshot = await communicator.receive_json_from(timeout=5)
@@ -47,14 +48,14 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     assert [t["value"]["count"] for t in snapshot["tiles"]] == [3]
     assert isinstance(snapshot["server_time_ms"], int)
 
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])
     update = await communicator.receive_json_from(timeout=5)
     assert update["type"] == "tiles"
     assert [(t["seq"], t["value"]["count"]) for t in update["tiles"]] == [(2, 4)]
 
     # A stale write (older upstream time) and a repeat are neither stored nor sent.
-    assert await services.store_and_publish([count_record("CIQGRP01", "Sales", 9, 1500)]) == []
-    assert await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)]) == []
+    assert await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 9, 1500)]) == []
+    assert await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)]) == []
     assert await communicator.receive_nothing(timeout=0.3)
 
     await communicator.send_json_to({"type": "snapshot"})
@@ -76,12 +77,12 @@ async def test_a_lost_tile_subscription_is_resumed_and_the_socket_resynced(redis
     updates published meanwhile are lost, so the socket gets a fresh snapshot, then updates."""
     from asgiref.sync import sync_to_async
 
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 3, 1000)])
     communicator = await connect(await sync_to_async(session_headers)())
     assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
 
     await kill_tile_subscription()
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 5, 3000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 5, 3000)])
     # What the browser shows, message by message, until a resync snapshot has come and the
     # update is shown (it was either lost and is in the snapshot, or came after it).
     shown, resynced = 3, False
@@ -91,7 +92,7 @@ async def test_a_lost_tile_subscription_is_resumed_and_the_socket_resynced(redis
         [tile] = message["tiles"]
         shown = tile["value"]["count"]
 
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 6, 4000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 6, 4000)])
     update = await communicator.receive_json_from(timeout=10)
     assert [t["value"]["count"] for t in update["tiles"]] == [6]
     await communicator.disconnect()
@@ -109,7 +110,7 @@ async def test_tiles_of_another_redis_database_never_arrive(redis_db, settings):
     await live.get_redis().publish(fanout.topic(live.ALL_GROUP, elsewhere), json.dumps(foreign))
     assert await communicator.receive_nothing(timeout=0.5)
 
-    await services.store_and_publish([count_record("CIQGRP01", "Sales", 4, 6000)])
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 6000)])
     update = await communicator.receive_json_from(timeout=5)
     assert [t["value"]["count"] for t in update["tiles"]] == [4]
     await communicator.disconnect()
@@ -164,7 +165,7 @@ async def test_status_changes_are_pushed(redis_db):
 
     communicator = await connect(await sync_to_async(session_headers)())
     await communicator.receive_json_from(timeout=5)
-    await services.report_subscription(False, "websocket lost after 3s: ConnectionClosedError")
+    await ingest.report_subscription(False, "websocket lost after 3s: ConnectionClosedError")
     message = await communicator.receive_json_from(timeout=5)
     assert message["type"] == "status"
     assert message["status"]["ws_error"].startswith("websocket lost")

@@ -115,14 +115,16 @@ async def test_a_write_without_the_lease_is_fenced_off(redis_db):
         "source": "websocket",
         "received_ms": 5,
     }
-    assert await live.acquire_lease("mine", 10_000)
+    mine, theirs = live.subscriber_lease(10_000), live.subscriber_lease(10_000)
+    assert await mine.acquire(token="mine")
     assert len(await live.write_records([record], fence="mine")) == 1
     with pytest.raises(live.LeaseLost):
         await live.write_records([{**record, "upstream_ms": 6}], fence="someone-else")
     assert json.loads(redis_db.hget("acr:live:record", "A\x1f"))["upstream_ms"] == 5
-    assert not await live.acquire_lease("theirs", 10_000)
-    await live.release_lease("mine")
-    assert await live.acquire_lease("theirs", 10_000)
+    assert not await theirs.acquire(token="theirs")
+    await mine.release()
+    assert await theirs.acquire(token="theirs")
+    assert len(await live.write_records([{**record, "upstream_ms": 7}], fence="theirs")) == 1
 
 
 async def test_writes_go_on_after_redis_forgot_the_write_script(redis_db):

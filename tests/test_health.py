@@ -4,14 +4,15 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 
-from metrics import live, services
+from metrics import live
+from metrics.acr import clock
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def fresh_site():
-    now = services.now_ms()
+    now = clock.now_ms()
     async_to_sync(live.update_status)(poll_ok_ms=now, ws_ok_ms=now, poll_error="", ws_error="")
 
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from metrics import history, services
-from metrics.access import Scope
+from metrics import history, ingest
+from metrics.acr import clock
 from metrics.models import Sample, SampleMinute
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,18 +30,18 @@ def duration(metric_id, category, finished, up, at, count=None):
 
 async def test_live_tiles_are_sampled_once_per_moment(redis_db, settings):
     settings.ACR_SAMPLE_SECONDS = 10
-    now = services.now_ms()
-    await services.store_and_publish(
+    now = clock.now_ms()
+    await ingest.store_and_publish(
         [
             duration("LW", "Sales", 1000, 1, now - 5000),
             duration("AW", "Sales", 0, 0, now - 5000, count=0),
             {**duration("X", "", 0, 0, now), "state": "initializing", "value": None},
         ]
     )
-    await services.report_subscription(True, "")
+    await ingest.report_subscription(True, "")
 
-    assert await services.record_samples() == 2
-    assert await services.record_samples() == 2  # a retry of the same moment
+    assert await history.record_samples() == 2
+    assert await history.record_samples() == 2  # a retry of the same moment
 
     samples = {s.metric_id: s async for s in Sample.objects.all()}
     assert set(samples) == {"LW", "AW"}
@@ -52,9 +52,9 @@ async def test_live_tiles_are_sampled_once_per_moment(redis_db, settings):
 
 
 async def test_nothing_is_sampled_while_the_data_is_stale(redis_db, settings):
-    now = services.now_ms()
-    await services.store_and_publish([duration("LW", "Sales", 1000, 1, now)])
-    assert await services.record_samples() == 0  # no word from the upstream at all yet
+    now = clock.now_ms()
+    await ingest.store_and_publish([duration("LW", "Sales", 1000, 1, now)])
+    assert await history.record_samples() == 0  # no word from the upstream at all yet
     assert await Sample.objects.acount() == 0
 
 
@@ -63,7 +63,7 @@ def test_pruning_deletes_only_samples_past_the_retention(settings):
     now = timezone.now()
     for age in (timedelta(days=8), timedelta(days=7, minutes=1), timedelta(days=6, hours=23)):
         Sample.objects.create(metric_id="A", category="", at=now - age, value=1)
-    assert services.prune_samples() == 2
+    assert history.prune_samples() == 2
     assert [s.at for s in Sample.objects.all()] == [now - timedelta(days=6, hours=23)]
 
 
@@ -97,7 +97,7 @@ def test_a_long_range_reads_rollups_and_the_newest_samples_alike():
     end = timezone.now().replace(microsecond=0)
     start = end - timedelta(hours=6)
     write_samples(start, 6 * 3600, 7, lambda s, c: (s * 13 + len(c)) % 997)
-    everyone = Scope(None)
+    everyone = None  # every category
     from_samples = history.series("LW", everyone, start, end)
 
     roll_up_everything(int((end - timedelta(minutes=20)).timestamp() * 1000))
@@ -137,6 +137,6 @@ def test_pruning_deletes_rollups_past_the_retention_too(settings):
     write_samples(now - timedelta(days=6), 120, 10, lambda s, c: 1.0, categories=("Sales",))
     roll_up_everything(int(now.timestamp() * 1000))
     assert SampleMinute.objects.count() == 4
-    services.prune_samples()
+    history.prune_samples()
     kept = int((now - timedelta(days=6)).timestamp() * 1000)
     assert sorted(SampleMinute.objects.values_list("minute_ms", flat=True)) == [kept, kept + MINUTE]

@@ -253,8 +253,6 @@ def test_a_late_message_does_not_set_the_team_pages_clock_back(
 
 
 def test_a_day_of_one_second_samples_is_reduced_in_the_database_with_peaks_kept():
-    from metrics.access import Scope
-
     end = timezone.now().replace(microsecond=0)
     start = end - timedelta(hours=24)
     spike_at = start + timedelta(hours=13)
@@ -270,7 +268,7 @@ def test_a_day_of_one_second_samples_is_reduced_in_the_database_with_peaks_kept(
         ),
         batch_size=5000,
     )
-    [series] = history.series("AWT", Scope(None), start, end)
+    [series] = history.series("AWT", None, start, end)
     assert len(series["t"]) <= 2 * history.BUCKETS
     assert max(series["v"]) == 10_000.0 and min(series["v"]) == 0.0
     assert series["t"] == sorted(series["t"])

@@ -14,7 +14,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
-from metrics import alerts, boards, widgets
+from dashboard import alerts, boards
+from dashboard.widget import payload
 from metrics.models import AlertRule, Board, DisplayLink, Metric, Sample, Team, Widget
 from tests.conftest import ROOT
 
@@ -153,12 +154,12 @@ def test_a_site_configured_under_the_previous_release_survives_the_upgrade(previ
 
     link = boards.find_display_link(TOKEN)
     assert link == DisplayLink.objects.get(name="TV by the door") and link.active
-    metric_ids, groups = boards.display_access(TOKEN)
+    _, (metric_ids, groups) = boards.display_access(TOKEN)
     assert metric_ids == {"CIQGRP01", "AWTGRP01"} and link.group in groups
 
     widget = Widget.objects.get(slug="sales")
     widget.full_clean()
-    assert widgets.widget_config(widget)["origins"] == ["https://www.example.com"]
+    assert payload.widget_config(widget)["origins"] == ["https://www.example.com"]
 
     [rule] = alerts._rules()
     assert (rule["metric_id"], rule["category"], rule["threshold"]) == ("CIQGRP01", "Sales", 10)

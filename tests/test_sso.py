@@ -37,14 +37,14 @@ WITH_HEADER_SSO = {
         name
         for entry in project_settings.MIDDLEWARE
         for name in (
-            [entry, "metrics.sso.TrustedHeaderLogin"]
+            [entry, "dashboard.sso.TrustedHeaderLogin"]
             if entry.endswith(".AuthenticationMiddleware")
             else [entry]
         )
     ],
     "AUTHENTICATION_BACKENDS": [
         *project_settings.AUTHENTICATION_BACKENDS,
-        "metrics.sso.HeaderBackend",
+        "dashboard.sso.HeaderBackend",
     ],
 }
 

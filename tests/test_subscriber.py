@@ -126,10 +126,10 @@ async def test_values_pushed_in_one_tick_are_published_together(upstream_in_this
 
 
 async def test_a_broken_frame_is_counted_not_fatal(redis_db):
-    from metrics import services
+    from metrics import ingest
 
-    assert await services.ingest_frames(["{not json"], {}) is None
-    assert await services.ingest_frames([b"\xff\xfe"], {}) is None
+    assert await ingest.ingest_frames(["{not json"], {}) is None
+    assert await ingest.ingest_frames([b"\xff\xfe"], {}) is None
     assert redis_db.get("acr:bad_frames") == "2"
 
 

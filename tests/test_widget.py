@@ -10,7 +10,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from playwright.sync_api import expect
 
-from metrics import live, services, widgets
+from dashboard.widget import payload
+from metrics import live
+from metrics.acr import clock
 from metrics.models import Metric, Widget
 from tests.conftest import free_port
 
@@ -130,23 +132,23 @@ def average(total_ms, calls, waiting=0):
     ],
 )
 def test_the_widget_only_shows_a_number_it_can_stand_behind(records, stale, state, text):
-    data = widgets.payload(CONFIG, records, upstream_now_ms=NOW, stale=stale)
+    data = payload.build_payload(CONFIG, records, upstream_now_ms=NOW, stale=stale)
     assert (data["state"], data["text"]) == (state, text)
     assert set(data) == {"state", "text", "wait_minutes", "wait_text", "callers_ahead", "lang"}
 
 
 def test_minutes_round_up_to_the_configured_step():
     config = {**CONFIG, "round_to_minutes": 5}
-    assert widgets.wait_text(61_000, config) == (5, "about 5 min")
-    assert widgets.wait_text(301_000, config) == (10, "about 10 min")
-    assert widgets.wait_text(59_999, config) == (0, "under 1 min")
+    assert payload.wait_text(61_000, config) == (5, "about 5 min")
+    assert payload.wait_text(301_000, config) == (10, "about 10 min")
+    assert payload.wait_text(59_999, config) == (0, "under 1 min")
 
 
 def reset_caches():
     """Forgets cached configs, payloads and rate counts (as time passing would)."""
-    from metrics import widget_asgi
+    from dashboard.widget import asgi as widget_asgi
 
-    widgets._configs.clear()
+    payload._configs.clear()
     widget_asgi._payloads.clear()
     widget_asgi._counts.clear()
 
@@ -182,7 +184,7 @@ def sales_widget(db, redis_db):
         allowed_origins="https://www.example.com",
     )
     reset_caches()
-    now = services.now_ms()
+    now = clock.now_ms()
     async_to_sync(live.write_records)(
         [
             {
@@ -311,7 +313,7 @@ def embedding_page(third_party_site):
         allowed_origins=site,
         min_calls=1,
     )
-    widgets._configs.clear()
+    payload._configs.clear()
     return folder, site
 
 

@@ -22,8 +22,8 @@ DRILLS: list[tuple[str, list[str], int]] = [
     ("subscriber_failover", [], 330),
     ("redis_restart", [], 330),
     ("worker_killed", [], 450),
-    ("daphne_restart", [], 450),
-    ("daphne_restart", ["--down", "10"], 450),
+    ("web_restart", [], 450),
+    ("web_restart", ["--down", "10"], 450),
 ]
 
 

@@ -190,7 +190,7 @@ class BoardClient:
                 async with connect(
                     self.ws_url,
                     origin=self.origin,
-                    compression=None,  # neither Daphne nor our uvicorn negotiates it
+                    compression=None,  # the web process (uvicorn) does not negotiate it
                     open_timeout=60,
                     ping_interval=None,  # browsers answer pings, they do not send them
                     close_timeout=2,

@@ -299,7 +299,7 @@ class Stack:
         django.setup()
         from django.core.management import call_command
 
-        from metrics import boards
+        from dashboard import boards
         from metrics.models import Board, Metric, Tile
 
         self.flush_redis()
@@ -345,7 +345,7 @@ class Stack:
         return await wait_for_port(self.emulator.port, process, "emulator", self.dir)
 
     async def start_web(self, name: str = "web") -> float:
-        """The web process exactly as the Procfile starts it (Daphne or uvicorn)."""
+        """The web process exactly as the Procfile starts it (today `python -m dashboard.web`)."""
         global WEB_COMMAND
         WEB_COMMAND = procfile_command("web")
         env = {

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import httpx
 
-from .clock import Bounds, date_header_bounds
+from .clock import Bounds, date_header_bounds, now_ms
 from .values import (
     CatalogMetric,
     PayloadError,
@@ -59,10 +58,6 @@ class ValuesBatch:
     rejected: dict[str, str] = field(default_factory=dict)  # metric id -> reason
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def make_client(
     base_url: str,
     prefix: str,
@@ -74,13 +69,13 @@ def make_client(
     header is turned into bounds on the upstream's clock offset and appended to it."""
 
     async def stamp(request: httpx.Request) -> None:
-        request.extensions["sent_ms"] = _now_ms()
+        request.extensions["sent_ms"] = now_ms()
 
     async def observe(response: httpx.Response) -> None:
         sent_ms = response.request.extensions.get("sent_ms")
         date = response.headers.get("date")
         if clock_bounds is not None and sent_ms is not None and date:
-            bounds = date_header_bounds(date, sent_ms, _now_ms())
+            bounds = date_header_bounds(date, sent_ms, now_ms())
             if bounds is not None:
                 clock_bounds.append(bounds)
 

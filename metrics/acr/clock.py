@@ -16,10 +16,16 @@ Intersecting recent bounds narrows the offset to roughly the network round trip.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 INFINITY = math.inf
+
+
+def now_ms() -> int:
+    """Our clock, in epoch milliseconds: the one reading of "now" on every path."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-CATEGORY_TYPES = ("AGENT", "GROUP", "CALL_DIRECTION", "ACCOUNT_CODE", "NONE")
-
 
 class PayloadError(ValueError):
     """The upstream sent something that does not match the documented shape."""

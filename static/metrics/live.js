@@ -6,7 +6,7 @@ window.BoardLive = (() => {
   const OFFSET_SAMPLES = 30;
   // Reconnect delay after a lost socket: exponential backoff with full jitter, so a restarted
   // server is not hit by every screen at once, capped at 8 s so that every screen is back within
-  // ~10 s of a restart (bench/drills/daphne_restart.py: a 30 s cap left a quarter out for 20 s).
+  // ~10 s of a restart (bench/drills/web_restart.py: a 30 s cap left a quarter out for 20 s).
   const reconnectDelay = (attempt) => Math.random() * Math.min(8000, 500 * 2 ** attempt);
 
   // The connection to `path` on this server; live.open(handlers) opens it and keeps it open.

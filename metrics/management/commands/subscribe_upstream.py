@@ -11,9 +11,10 @@ import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from redis.exceptions import RedisError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
-from metrics import live, services
+from metrics import ingest, live
 from metrics.acr import stream
 from metrics.acr.client import UpstreamError
 from metrics.acr.clock import Bounds
@@ -32,7 +33,8 @@ class Subscription:
     """What the active subscriber knows: the catalog it subscribed with, whether it is
     connected, and what the frames tell of the upstream's clock."""
 
-    def __init__(self, fence: str) -> None:
+    def __init__(self, lease: Lock, fence: str) -> None:
+        self.lease = lease
         self.fence = fence
         self.catalog: dict[str, dict] = {}
         self.subscribed_ids: list[str] = []
@@ -52,7 +54,7 @@ class Subscription:
             settings.ACR_BASE_URL,
             settings.ACR_API_PREFIX,
             self.subscribed_ids,
-            services.auth_key(),
+            ingest.auth_key(),
         )
 
     def ids_changed(self) -> bool:
@@ -60,13 +62,9 @@ class Subscription:
 
     async def refresh_catalog(self) -> None:
         try:
-            catalog = await live.read_catalog()
-            if catalog is None:
-                catalog = await services.sync_catalog()
+            self.catalog = await ingest.catalog_by_id()
         except (UpstreamError, RedisError) as exc:
             log.warning("cannot read the catalog yet: %s", exc)
-            return
-        self.catalog = {metric["metric_id"]: metric for metric in catalog}
 
     async def refresh_forever(self) -> None:
         while True:
@@ -79,7 +77,7 @@ class Subscription:
 
     async def on_frames(self, raws: list[str | bytes]) -> None:
         try:
-            bound = await services.ingest_frames(raws, self.catalog, self.fence)
+            bound = await ingest.ingest_frames(raws, self.catalog, self.fence)
         except RedisError as exc:
             # The frames are lost: reconnect (with backoff), which resyncs everything over REST.
             raise stream.SubscriptionLost(f"live store unavailable: {exc}") from None
@@ -91,7 +89,7 @@ class Subscription:
         self.connected = False
         if not connected:
             try:
-                await services.report_subscription(False, error)
+                await ingest.report_subscription(False, error)
             except RedisError as exc:
                 log.warning("cannot record the subscription status: %s", exc)
             return
@@ -108,7 +106,7 @@ class Subscription:
         """After any (re)connect, poll once so nothing that changed in the gap is missed; then
         report the websocket connected, unless it dropped meanwhile."""
         try:
-            await services.poll_values(self.subscribed_ids, self.fence)
+            await ingest.poll_values(self.subscribed_ids, self.fence)
         except (UpstreamError, RedisError) as exc:
             log.warning("resync after connect failed: %s", exc)
         except live.LeaseLost:
@@ -118,7 +116,7 @@ class Subscription:
             return
         self.connected = True  # from now on the heartbeat reports it too
         try:
-            await services.report_subscription(True, "")
+            await ingest.report_subscription(True, "")
         except RedisError as exc:
             log.warning("cannot record the subscription status: %s", exc)
 
@@ -129,34 +127,35 @@ class Subscription:
             if not self.connected:
                 continue
             try:
-                if not await live.holds_lease(self.fence):
+                if not await self.lease.owned():
                     continue  # a paused-and-resumed subscriber must not speak for the site
-                await services.report_subscription(True, "")
+                await ingest.report_subscription(True, "")
                 if self.clock_bound is not None:
-                    await services.observe_clock([self.clock_bound])
+                    await ingest.observe_clock([self.clock_bound])
                     self.clock_bound = None
             except RedisError as exc:
                 log.warning("heartbeat not recorded: %s", exc)
 
 
-async def hold_lease(token: str) -> None:
+async def hold_lease(lease: Lock) -> None:
     """Renews the lease until it is lost (returns), e.g. after this process was paused."""
     while True:
         await asyncio.sleep(LEASE_RENEW_SECONDS)
         try:
-            if not await live.renew_lease(token, LEASE_TTL_MS):
-                log.error("lost the subscriber lease: going back to standby")
-                return
+            await lease.reacquire()
+        except LockNotOwnedError:
+            log.error("lost the subscriber lease: going back to standby")
+            return
         except RedisError as exc:
             log.warning("cannot renew the subscriber lease: %s", exc)
 
 
-async def serve_while_leased(token: str) -> None:
+async def serve_while_leased(lease: Lock, token: str) -> None:
     """Holds the upstream subscription for as long as this process holds the lease."""
-    subscription = Subscription(fence=token)
+    subscription = Subscription(lease, fence=token)
     await subscription.refresh_catalog()
     tasks = [
-        asyncio.create_task(hold_lease(token)),
+        asyncio.create_task(hold_lease(lease)),
         asyncio.create_task(subscription.refresh_forever()),
         asyncio.create_task(subscription.heartbeat_forever()),
         asyncio.create_task(
@@ -185,11 +184,12 @@ async def serve_while_leased(token: str) -> None:
 
 async def run() -> None:
     token = uuid.uuid4().hex
+    lease = live.subscriber_lease(LEASE_TTL_MS)
     waiting_logged = False
     try:
         while True:
             try:
-                leased = await live.acquire_lease(token, LEASE_TTL_MS)
+                leased = await lease.acquire(token=token)
             except RedisError as exc:
                 log.warning("cannot reach Redis for the subscriber lease: %s", exc)
                 leased = False
@@ -201,19 +201,19 @@ async def run() -> None:
                 continue
             log.info("holding the subscriber lease: this subscriber is active")
             waiting_logged = False
-            await serve_while_leased(token)
+            await serve_while_leased(lease, token)
     finally:
         try:
-            await asyncio.shield(live.release_lease(token))
-        except (RedisError, asyncio.CancelledError):
-            pass
+            await asyncio.shield(lease.release())
+        except (LockError, RedisError, asyncio.CancelledError):
+            pass  # not held, or already expired: nothing to give back
 
 
 class Command(BaseCommand):
     help = "Holds the one websocket subscription to the upstream for all catalog metrics."
 
     def handle(self, *args, **options) -> None:
-        if not services.auth_key():
+        if not ingest.auth_key():
             log.warning("ACR_AUTH_KEY is empty: the upstream will refuse the subscription")
         try:
             asyncio.run(run_until_terminated())

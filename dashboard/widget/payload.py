@@ -13,8 +13,8 @@ import math
 import time
 from typing import Any
 
-from metrics.acr.values import value_at, value_from_wire
 from metrics.models import Widget
+from metrics.records import record_value
 
 CONFIG_TTL_SECONDS = 5.0
 _configs: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -72,14 +72,6 @@ def recent_config(slug: str) -> tuple[bool, dict[str, Any] | None]:
     return False, None
 
 
-def _number(record: dict[str, Any] | None, at_ms: int) -> float | None:
-    if record is None or record.get("state") != "live" or not record.get("value"):
-        return None
-    if record["value"]["type"] == "UNSUPPORTED":
-        return None
-    return value_at(value_from_wire(record["value"]), at_ms=at_ms)
-
-
 def wait_text(wait_ms: float, config: dict[str, Any]) -> tuple[int, str]:
     """(minutes, words): under a minute, or minutes rounded up to the configured step."""
     if wait_ms < 60_000:
@@ -89,7 +81,7 @@ def wait_text(wait_ms: float, config: dict[str, Any]) -> tuple[int, str]:
     return minutes, config["texts"]["minutes"].format(minutes=minutes, wait="", ahead="")
 
 
-def payload(
+def build_payload(
     config: dict[str, Any],
     records: dict[str, dict[str, Any] | None],
     *,
@@ -109,20 +101,20 @@ def payload(
     if stale:
         return unknown
     if config["agents"] is not None:
-        agents = _number(records.get("agents"), upstream_now_ms)
+        agents = record_value(records.get("agents"), at_ms=upstream_now_ms)
         if agents is None:
             return unknown
         if agents < 1:
             return {**unknown, "state": "closed", "text": texts["closed"]}
     wait_record = records.get("wait")
-    wait_ms = _number(wait_record, upstream_now_ms)
+    wait_ms = record_value(wait_record, at_ms=upstream_now_ms)
     wait_value = (wait_record or {}).get("value") or {}
     too_few = (
         wait_value.get("type") == "AVERAGE_DURATION" and wait_value["count"] < config["min_calls"]
     )
     ahead = None
     if config["queue"] is not None:
-        ahead = _number(records.get("queue"), upstream_now_ms)
+        ahead = record_value(records.get("queue"), at_ms=upstream_now_ms)
         if ahead is None:
             return unknown
         ahead = int(ahead)

@@ -14,7 +14,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from metrics import live, widgets
+from dashboard.widget import payload
+from metrics import health, live
+from metrics.acr import clock
 
 PATH = re.compile(r"^/widget/(?P<slug>[-a-zA-Z0-9_]+)\.json$")
 ALLOWED_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -25,8 +27,8 @@ def matches(scope: dict[str, Any]) -> bool:
 
 
 async def _config(slug: str) -> dict[str, Any] | None:
-    fresh, config = widgets.recent_config(slug)  # no thread hop when it is at hand
-    return config if fresh else await sync_to_async(widgets.cached_config)(slug)
+    fresh, config = payload.recent_config(slug)  # no thread hop when it is at hand
+    return config if fresh else await sync_to_async(payload.cached_config)(slug)
 
 
 async def _respond(send, status: int, headers: dict[str, str], body: bytes = b"") -> None:
@@ -49,7 +51,7 @@ async def respond(scope: dict[str, Any], send) -> None:
     if config is None:
         await _respond(send, 404, {"Content-Type": "text/plain"}, b"no such widget")
         return
-    cors = widgets.cors_headers(config, _header(scope, b"origin"))
+    cors = payload.cors_headers(config, _header(scope, b"origin"))
     if scope["method"] not in ALLOWED_METHODS:
         await _respond(send, 405, {**cors, "Allow": ", ".join(sorted(ALLOWED_METHODS))})
         return
@@ -59,7 +61,7 @@ async def respond(scope: dict[str, Any], send) -> None:
     if not _allow(_client(scope)):
         await _respond(send, 429, {**cors, "Retry-After": str(settings.WIDGET_RATE_WINDOW)})
         return
-    body, etag = await _payload(slug, config)
+    body, etag = await _cached_payload(slug, config)
     headers = {
         **cors,
         "ETag": etag,
@@ -79,22 +81,21 @@ PAYLOAD_SECONDS = 1.0
 _payloads: dict[str, tuple[float, bytes, str]] = {}
 
 
-async def _payload(slug: str, config: dict[str, Any]) -> tuple[bytes, str]:
+async def _cached_payload(slug: str, config: dict[str, Any]) -> tuple[bytes, str]:
     hit = _payloads.get(slug)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
     sources = {name: config[name] for name in ("wait", "queue", "agents") if config[name]}
-    fields = [live.tile_field(s["metric_id"], s["category"]) for s in sources.values()]
+    fields = [live.record_field(s["metric_id"], s["category"]) for s in sources.values()]
     found, status = await live.read_for_widget(fields)
-    now = time.time_ns() // 1_000_000
-    fresh_ms = max(status["poll_ok_ms"], status["ws_ok_ms"])
-    data = widgets.payload(
+    now = clock.now_ms()
+    data = payload.build_payload(
         config,
         dict(zip(sources, found, strict=True)),
         upstream_now_ms=now + status["upstream_offset_ms"],
-        stale=now - fresh_ms > settings.ACR_STALE_SECONDS * 1000,
+        stale=health.is_stale(status, now_ms=now),
     )
-    body, etag = widgets.encode(data)
+    body, etag = payload.encode(data)
     _payloads[slug] = (time.monotonic() + PAYLOAD_SECONDS, body, etag)
     return body, etag
 

@@ -1,6 +1,6 @@
 """Browser websockets: authorize, join the live groups, send a snapshot, then forward events.
 
-Every message carries `server_time_ms` so the browser can correct for its own clock, and tile
+Every message carries `server_time_ms` so the browser can correct for its own clock, and
 records carry per-metric sequence numbers so it can detect a gap and ask for a fresh snapshot.
 A board or display socket only ever receives the metrics of its own board(s).
 """
@@ -13,9 +13,10 @@ import weakref
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
-from metrics import access, boards, fanout, live
+from dashboard import access, boards
+from metrics import fanout, health, live
+from metrics.acr.clock import now_ms
 
 MAX_INCOMING_BYTES = 1024
 # A browser only asks for a snapshot after a gap: more than this many messages in
@@ -25,13 +26,9 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
-# Channel-layer events every socket gets; their handlers never use the ORM. (Tile updates come
+# Channel-layer events every socket gets; their handlers never use the ORM. (Record updates come
 # through metrics.fanout instead.)
 FANOUT_EVENTS = frozenset({"status.update"})
-
-
-def server_time_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # The channel layer's Redis pool has 100 connections and fails, rather than waits, past them:
@@ -67,7 +64,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     metric_ids: set[str] | None = None
     visible: access.Scope = access.Scope(None)  # (self.scope is the ASGI scope)
     joined: list[str]
-    # Tile updates held while a snapshot is read and sent (they are as new or newer): None when
+    # Record updates held while a snapshot is read and sent (they are as new or newer): None when
     # they go straight out.
     held: list[tuple[list, str]] | None = None
     snapshotting = False
@@ -84,12 +81,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.metric_ids, groups = access
         for group in [live.STATUS_GROUP, *groups]:
-            if not live.is_tile_group(group):
+            if not live.is_record_group(group):
                 await group_add(self.channel_layer, group, self.channel_name)
                 self.joined.append(group)
         await self.accept()
         self.held = []  # from now on, until the first snapshot is out
-        await fanout.hub().join(self, [g for g in groups if live.is_tile_group(g)])
+        await fanout.hub().join(self, [g for g in groups if live.is_record_group(g)])
         await self.send_snapshot()
 
     async def dispatch(self, message: dict) -> None:
@@ -124,11 +121,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.send_snapshot()
 
     async def send_json(self, message: dict) -> None:
-        message["server_time_ms"] = server_time_ms()
+        message["server_time_ms"] = now_ms()
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
 
     async def send_snapshot(self) -> None:
-        """The live state this socket may see; tile updates arriving meanwhile follow it."""
+        """The live state this socket may see; record updates arriving meanwhile follow it."""
         if self.snapshotting:  # one is on its way out, and will send what is held after it
             return
         self.snapshotting = True
@@ -137,34 +134,34 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
             snapshot = access.within_scope(snapshot, self.visible)
-            stale_ms = int(settings.ACR_STALE_SECONDS * 1000)
+            stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
-                await self._send_tiles(*self.held.pop(0))
+                await self._send_records(*self.held.pop(0))
         finally:
             self.held, self.snapshotting = None, False
 
-    async def deliver(self, tiles: list[dict], frame: str) -> None:
-        """A tile update from metrics.fanout: `frame` is the message for a socket that sees
-        every tile in it."""
+    async def deliver(self, records: list[dict], frame: str) -> None:
+        """A record update from metrics.fanout: `frame` is the message for a socket that sees
+        every record in it."""
         if self.held is not None:
-            self.held.append((tiles, frame))
+            self.held.append((records, frame))
         else:
-            await self._send_tiles(tiles, frame)
+            await self._send_records(records, frame)
 
     async def resync(self) -> None:
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
         await self.send_snapshot()
 
-    async def _send_tiles(self, tiles: list[dict], frame: str) -> None:
+    async def _send_records(self, records: list[dict], frame: str) -> None:
         if self.visible.categories is None:  # sees everything: the shared frame as it is
             await self.base_send({"type": "websocket.send", "text": frame})
             return
-        visible = [t for t in tiles if self.visible.allows(t["category"])]
-        if len(visible) < len(tiles):
+        visible = [r for r in records if self.visible.allows(r["category"])]
+        if len(visible) < len(records):
             if not visible:
                 return
-            frame = fanout.frame(json.dumps(visible, separators=(",", ":")), server_time_ms())
+            frame = fanout.frame(json.dumps(visible, separators=(",", ":")), now_ms())
         await self.send(text_data=frame)
 
     async def status_update(self, event: dict) -> None:
@@ -200,7 +197,12 @@ class DisplayConsumer(LiveConsumer):
 
     async def authorize(self):
         token = self.scope["url_route"]["kwargs"]["token"]
-        return await database_sync_to_async(boards.display_access)(token)
+        found = await database_sync_to_async(boards.display_access)(token)
+        if found is None:
+            return None
+        link, granted = found
+        await database_sync_to_async(boards.mark_seen)(link)
+        return granted
 
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})

@@ -17,7 +17,7 @@ from django.contrib import auth
 from django.contrib.auth.backends import RemoteUserBackend
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-HEADER_BACKEND = "metrics.sso.HeaderBackend"
+HEADER_BACKEND = "dashboard.sso.HeaderBackend"
 
 
 class HeaderBackend(RemoteUserBackend):

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from metrics.models import Board, Team
+from metrics.models import Board, Metric, Team
+
+NO_LIVE_DATA = "No team of yours has queues or agents to show."
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class Scope:
 
     def allows(self, category: str) -> bool:
         return self.categories is None or category in self.categories
+
+    def allows_metric(self, metric: Metric) -> bool:
+        """True when the metric has a category this scope sees (a metric without categories
+        only for those who see everything)."""
+        return self.categories is None or bool(set(metric.categories) & self.categories)
 
 
 def live_scope(user) -> Scope | None:
@@ -37,6 +45,22 @@ def live_scope(user) -> Scope | None:
         categories.update(team.queues)
         categories.update(team.agents)
     return Scope(frozenset(categories)) if categories else None
+
+
+def require_live_scope(user) -> Scope:
+    """The user's live scope, or 403 with the one explanation every page gives."""
+    scope = live_scope(user)
+    if scope is None:
+        raise PermissionDenied(NO_LIVE_DATA)
+    return scope
+
+
+def visible_metrics(scope: Scope) -> QuerySet[Metric]:
+    """The catalog's metrics a scope sees some category of."""
+    metrics = Metric.objects.filter(in_catalog=True)
+    if scope.categories is None:
+        return metrics
+    return metrics.filter(pk__in=[m.pk for m in metrics if scope.allows_metric(m)])
 
 
 def visible_boards(user) -> QuerySet[Board]:

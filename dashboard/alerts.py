@@ -10,11 +10,9 @@ from datetime import UTC, datetime, time
 import httpx
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.mail import send_mail
 
-from metrics import live
-from metrics.acr.values import value_at, value_from_wire
+from metrics import health, live, records
 from metrics.models import AlertEvent, AlertRule
 
 log = logging.getLogger(__name__)
@@ -92,20 +90,14 @@ async def check_all(now_ms: int) -> int:
         return 0
     snapshot = await live.read_snapshot()
     status = snapshot["status"]
-    stale = (
-        now_ms - max(status["poll_ok_ms"], status["ws_ok_ms"]) > settings.ACR_STALE_SECONDS * 1000
-    )
-    records = {(t["metric_id"], t["category"]): t for t in snapshot["tiles"]}
+    stale = health.is_stale(status, now_ms=now_ms)
+    by_key = {(r["metric_id"], r["category"]): r for r in snapshot["tiles"]}
     redis = live.get_redis()
     fired = 0
     for rule in rules:
-        record = records.get((rule["metric_id"], rule["category"]))
-        value = None
-        if record and record["state"] == "live" and record["value"] and not stale:
-            wire = record["value"]
-            rule["duration"] = wire["type"] in ("DURATION", "AVERAGE_DURATION")
-            if wire["type"] != "UNSUPPORTED":
-                value = value_at(value_from_wire(wire), at_ms=now_ms + status["upstream_offset_ms"])
+        record = None if stale else by_key.get((rule["metric_id"], rule["category"]))
+        rule["duration"] = records.is_duration(record)
+        value = records.record_value(record, at_ms=now_ms + status["upstream_offset_ms"])
         key = f"{live.PREFIX}alert:{rule['id']}"
         raw = await redis.hgetall(key)
         state = RuleState(

@@ -1,7 +1,9 @@
-"""The one place that writes: catalog sync, value polling and websocket ingestion.
+"""The only writer of live state: catalog sync, value polling and websocket frames in, records
+out.
 
 Each function fetches, turns the payload into records (metrics.records), stores them in the live
-state (metrics.live) and publishes what changed. Tasks and the subscriber command only call these.
+state (metrics.live) and publishes what changed. Tasks and the subscriber command only call these;
+nothing else writes the live records, the catalog or the upstream status.
 """
 
 from __future__ import annotations
@@ -9,24 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils import timezone
-from redis.exceptions import RedisError
 
-from metrics import health, history, live, records
+from metrics import live, records
 from metrics.acr import client
-from metrics.acr.clock import Bounds, estimate_offset, value_bounds
+from metrics.acr.clock import Bounds, estimate_offset, now_ms, value_bounds
 from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
-from metrics.models import Metric, Sample, SampleMinute
+from metrics.models import Metric
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +32,6 @@ log = logging.getLogger(__name__)
 CLOCK_WINDOW_MS = 10 * 60 * 1000
 # The offset browsers use changes only by at least this much, so tiles do not jitter.
 CLOCK_STEP_MS = 50
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def auth_key() -> str:
@@ -134,7 +128,9 @@ async def sync_catalog() -> list[dict[str, Any]]:
     return live.catalog_to_wire(catalog)
 
 
-async def _catalog_by_id() -> dict[str, dict[str, Any]]:
+async def catalog_by_id() -> dict[str, dict[str, Any]]:
+    """The stored catalog by metric id; fetched from the upstream first when none is stored yet
+    (a fresh Redis)."""
     catalog = await live.read_catalog()
     if catalog is None:
         catalog = await sync_catalog()
@@ -161,7 +157,7 @@ async def auth_paused() -> bool:
 _unsupported_seen: set[tuple[str, str]] = set()
 
 
-def _log_unsupported(new_records: list[dict[str, Any]]) -> None:
+def _log_unsupported(new_records: list[records.Record]) -> None:
     """Logs each undocumented value type once per metric, not on every poll."""
     for record in new_records:
         value = record.get("value") or {}
@@ -177,12 +173,12 @@ def _log_unsupported(new_records: list[dict[str, Any]]) -> None:
 
 
 async def store_and_publish(
-    new_records: list[dict[str, Any]], fence: str = ""
-) -> list[dict[str, Any]]:
+    new_records: list[records.Record], fence: str = ""
+) -> list[records.Record]:
     _log_unsupported(new_records)
     accepted = await live.write_records(new_records, fence)
     if accepted:
-        await live.publish_tiles(accepted)
+        await live.publish_records(accepted)
     return accepted
 
 
@@ -194,7 +190,7 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
     if await auth_paused():
         log.warning("not polling: the upstream refused this auth key; fix ACR_AUTH_KEY")
         return []
-    catalog = await _catalog_by_id()
+    catalog = await catalog_by_id()
     wanted = [i for i in (ids or list(catalog)) if i in catalog]
     if not wanted:
         return []
@@ -246,62 +242,3 @@ async def ingest_frames(
 
 async def report_subscription(connected: bool, error: str) -> None:
     await _report("ws", "" if connected else error)
-
-
-# --- history -------------------------------------------------------------------------------
-
-
-def save_samples(rows: list[tuple], at: datetime) -> int:
-    """Writes one batch; a sample already written for that moment (a retried task) is skipped."""
-    samples = [Sample.of(m, c, at, v) for m, c, v in rows]
-    Sample.objects.bulk_create(samples, ignore_conflicts=True, batch_size=500)
-    return len(samples)
-
-
-async def record_samples() -> int:
-    """Samples every live tile at the current sampling moment; nothing while the data is stale,
-    so a chart shows a gap rather than a frozen number."""
-    interval_ms = int(settings.ACR_SAMPLE_SECONDS * 1000)
-    now = now_ms()
-    moment = now - now % interval_ms
-    snapshot = await live.read_snapshot()
-    status = snapshot["status"]
-    if now - max(status["poll_ok_ms"], status["ws_ok_ms"]) > settings.ACR_STALE_SECONDS * 1000:
-        return 0
-    rows = records.sample_values(
-        snapshot["tiles"], upstream_at_ms=moment + status["upstream_offset_ms"]
-    )
-    at = datetime.fromtimestamp(moment / 1000, tz=UTC)
-    return await sync_to_async(save_samples)(rows, at)
-
-
-def prune_samples() -> int:
-    """Deletes samples (and their per-minute rollups) older than the retention period, and
-    nothing else."""
-    cutoff = timezone.now() - timedelta(days=settings.ACR_HISTORY_DAYS)
-    deleted, _ = Sample.objects.filter(at__lt=cutoff).delete()
-    cutoff_ms = int(cutoff.timestamp() * 1000)
-    SampleMinute.objects.filter(minute_ms__lt=cutoff_ms - cutoff_ms % 60_000).delete()
-    return deleted
-
-
-def roll_up_samples() -> int:
-    return history.roll_up(now_ms())
-
-
-async def read_health() -> dict[str, Any]:
-    """The site's health; "down" (not an error page) while the live store cannot be read."""
-    try:
-        snapshot = await live.read_snapshot()
-        subscriber_active = await live.lease_held()
-    except RedisError as exc:
-        log.error("health: the live store is unavailable: %s", exc)
-        snapshot = {"metrics": [], "tiles": [], "status": live.status_to_wire({})}
-        snapshot["status"]["poll_error"] = "the live store (Redis) is unavailable"
-        subscriber_active = False
-    return health.site_health(
-        snapshot,
-        now_ms=now_ms(),
-        stale_ms=int(settings.ACR_STALE_SECONDS * 1000),
-        subscriber_active=subscriber_active,
-    )

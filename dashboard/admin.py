@@ -4,8 +4,9 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import boards, services
-from .models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Team, Tile, Widget
+from dashboard import boards
+from metrics import health
+from metrics.models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Team, Tile, Widget
 
 
 @admin.register(Metric)
@@ -21,8 +22,8 @@ class MetricAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # The upstream's status heads the metric list, in words an operator understands.
-        health = async_to_sync(services.read_health)()
-        return super().changelist_view(request, {**(extra_context or {}), "health": health})
+        report = async_to_sync(health.read_health)()
+        return super().changelist_view(request, {**(extra_context or {}), "health": report})
 
 
 class TileInline(admin.StackedInline):

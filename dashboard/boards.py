@@ -12,6 +12,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from dashboard.access import visible_boards
 from metrics import live
 from metrics.models import Board, DisplayLink, Playlist, Tile
 
@@ -77,8 +78,6 @@ def _access(boards: list[Board], extra_groups: list[str]) -> Access:
 
 def board_access(user, slug: str) -> Access | None:
     """A board's metrics and groups, for a user allowed to see it (None otherwise)."""
-    from metrics.access import visible_boards
-
     board = visible_boards(user).filter(slug=slug).first()
     return None if board is None else _access([board], [])
 
@@ -122,12 +121,17 @@ def display_boards(link: DisplayLink) -> list[tuple[Board, int | None]]:
     return [(item.board, item.seconds) for item in items]
 
 
-def display_access(token: str) -> Access | None:
+def display_access(token: str) -> tuple[DisplayLink, Access] | None:
+    """A display link and its metrics and groups (None for an unknown or revoked link)."""
     link = find_display_link(token)
     if link is None:
         return None
+    return link, _access([board for board, _ in display_boards(link)], [link.group])
+
+
+def mark_seen(link: DisplayLink) -> None:
+    """Notes when a TV last connected with the link (the admin shows it)."""
     DisplayLink.objects.filter(pk=link.pk).update(last_seen_at=timezone.now())
-    return _access([board for board, _ in display_boards(link)], [link.group])
 
 
 def revoke_display_link(link: DisplayLink) -> None:

@@ -1,4 +1,4 @@
-"""Drill: the web server (Daphne in the issue; whatever the Procfile's `web` runs) restarts
+"""Drill: the web server (whatever the Procfile's `web` runs: `python -m dashboard.web`) restarts
 (SIGTERM, then started again on the same port) with 500 TVs open.
 
 The TVs are asyncio `websockets` clients of a display link (observe.BoardClient), in
@@ -121,7 +121,7 @@ def histogram(values: list[float], width: float = 1.0, top: float = 30.0) -> lis
 
 
 async def drill(args: argparse.Namespace) -> list[Result]:
-    async with Stack("daphne_restart") as st:
+    async with Stack("web_restart") as st:
         await st.start()
         await st.emulator.set_count(MARKER, 11)
         swarm = Swarm()
@@ -191,7 +191,7 @@ async def drill(args: argparse.Namespace) -> list[Result]:
         what_if = "" if args.cap_ms == observe.BACKOFF_CAP_MS else " WHAT-IF cap"
         return [
             Result(
-                drill=f"daphne_restart{what_if}",
+                drill=f"web_restart{what_if}",
                 injected=f"web server (`{stack.WEB_COMMAND}`) restarted (SIGTERM, new process "
                 "on the same port"
                 + (f" {args.down:g} s later" if args.down else "")
@@ -207,7 +207,7 @@ async def drill(args: argparse.Namespace) -> list[Result]:
                 target="95 % <= 10 s, all <= 30 s, spread by jitter",
                 passed=all(checks.values()),
                 details=details,
-                command=".venv/bin/python -m bench.drills.daphne_restart"
+                command=".venv/bin/python -m bench.drills.web_restart"
                 + (f" --down {args.down:g}" if args.down else "")
                 + (f" --cap-ms {args.cap_ms}" if args.cap_ms != observe.BACKOFF_CAP_MS else ""),
             )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics.consumers import AlertConsumer, AllMetricsConsumer, BoardConsumer, DisplayConsumer
+from dashboard.consumers import AlertConsumer, AllMetricsConsumer, BoardConsumer, DisplayConsumer
 
 websocket_urlpatterns = [
     path("ws/boards/all/", AllMetricsConsumer.as_asgi()),

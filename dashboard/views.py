@@ -10,8 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from metrics import access, boards, history, services
-from metrics.forms import AlertRuleForm
+from dashboard import access, boards
+from dashboard.forms import AlertRuleForm
+from metrics import health, history
 from metrics.models import AlertEvent, AlertRule, Metric, Sample, Tile
 
 
@@ -26,8 +27,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def all_metrics_board(request: HttpRequest) -> HttpResponse:
-    if access.live_scope(request.user) is None:
-        raise PermissionDenied("No team of yours has queues or agents to show.")
+    access.require_live_scope(request.user)
     page = {"title": "All metrics", "ws": "/ws/boards/all/", "boards": None, "kiosk": False}
     return render(request, "metrics/board.html", {"page": page, "title": "All metrics"})
 
@@ -35,8 +35,7 @@ def all_metrics_board(request: HttpRequest) -> HttpResponse:
 @login_required
 def team(request: HttpRequest) -> HttpResponse:
     """Drill-down: a live, sortable and searchable table of the user's agents and queues."""
-    if access.live_scope(request.user) is None:
-        raise PermissionDenied("No team of yours has queues or agents to show.")
+    access.require_live_scope(request.user)
     page = {"ws": "/ws/boards/all/", "history": "/history/"}
     return render(request, "metrics/team.html", {"page": page, "title": "Team"})
 
@@ -98,10 +97,10 @@ def display_trend(request: HttpRequest, token: str, tile_id: int) -> JsonRespons
     return _trend(tile)
 
 
-async def health(request: HttpRequest) -> JsonResponse:
+async def health_check(request: HttpRequest) -> JsonResponse:
     """For monitoring: 200 while values flow (ok or degraded), 503 when nothing fresh comes from
     the upstream. Metric names and per-metric detail only for staff."""
-    report = await services.read_health()
+    report = await health.read_health()
     user = await request.auser()
     if not user.is_staff:
         report = {k: v for k, v in report.items() if k != "metrics"}
@@ -113,13 +112,9 @@ async def health(request: HttpRequest) -> JsonResponse:
 
 def _history_request(request: HttpRequest) -> tuple[access.Scope, Metric, datetime, datetime]:
     """The scope, metric and time range asked for; refuses what the user may not see."""
-    scope = access.live_scope(request.user)
-    if scope is None:
-        raise PermissionDenied("No team of yours has queues or agents to show.")
+    scope = access.require_live_scope(request.user)
     metric = Metric.objects.filter(metric_id=request.GET.get("metric", "")).first()
-    if metric is None or (
-        scope.categories is not None and not set(metric.categories) & scope.categories
-    ):
+    if metric is None or not scope.allows_metric(metric):
         raise Http404("no such metric")
     start, end = _history_range(request.GET)
     return scope, metric, start, end
@@ -148,14 +143,7 @@ def _history_range(query) -> tuple[datetime, datetime]:
 
 @login_required
 def history_page(request: HttpRequest) -> HttpResponse:
-    scope = access.live_scope(request.user)
-    if scope is None:
-        raise PermissionDenied("No team of yours has queues or agents to show.")
-    metrics = [
-        m
-        for m in Metric.objects.filter(in_catalog=True)
-        if scope.categories is None or set(m.categories) & scope.categories
-    ]
+    metrics = access.visible_metrics(access.require_live_scope(request.user))
     return render(request, "metrics/history.html", {"metrics": metrics, "title": "History"})
 
 
@@ -165,7 +153,7 @@ def history_data(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "metric": {"metric_id": metric.metric_id, "name": metric.name},
-            "series": history.series(metric.metric_id, scope, start, end),
+            "series": history.series(metric.metric_id, scope.categories, start, end),
         }
     )
 
@@ -175,7 +163,7 @@ async def history_csv(request: HttpRequest) -> StreamingHttpResponse:
     scope, metric, start, end = await sync_to_async(_history_request)(request)
     name = f"{metric.metric_id}-{start:%Y%m%d%H%M}-{end:%Y%m%d%H%M}.csv"
     return StreamingHttpResponse(
-        history.csv_chunks(metric.metric_id, scope, start, end),
+        history.csv_chunks(metric.metric_id, scope.categories, start, end),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -186,7 +174,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     """The upstream's status in words an operator understands, and what to do about it."""
     if not request.user.is_staff:
         raise PermissionDenied("Only administrators see the upstream status.")
-    report = async_to_sync(services.read_health)()
+    report = async_to_sync(health.read_health)()
     return render(request, "metrics/status.html", {"health": report, "title": "Upstream status"})
 
 

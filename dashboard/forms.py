@@ -1,7 +1,7 @@
 from django import forms
 
-from metrics import access
-from metrics.models import AlertRule, Metric
+from dashboard import access
+from metrics.models import AlertRule
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -32,11 +32,7 @@ class AlertRuleForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.scope = access.live_scope(user) or access.Scope(frozenset())
-        metrics = Metric.objects.filter(in_catalog=True)
-        if self.scope.categories is not None:
-            metrics = [m for m in metrics if set(m.categories) & self.scope.categories]
-            metrics = Metric.objects.filter(pk__in=[m.pk for m in metrics])
-        self.fields["metric"].queryset = metrics
+        self.fields["metric"].queryset = access.visible_metrics(self.scope)
 
     def clean(self):
         data = super().clean()
