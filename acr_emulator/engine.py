@@ -64,6 +64,14 @@ class Emulator:
 
     # --- auth -----------------------------------------------------------------------------
 
+    def check_access(self, metric_ids: list[str]) -> int | None:
+        """404 for an unknown id, 403 for one this service user may not read (unassigned, or
+        refused by the ``refused_metrics`` fault), else None."""
+        denied = self.catalog.check_access(metric_ids)
+        if denied is None and set(metric_ids) & set(self.faults.refused_metrics):
+            return 403
+        return denied
+
     def key_matches(self, token: str | None) -> bool:
         if not token:
             return False

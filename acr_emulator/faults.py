@@ -26,7 +26,16 @@ FLAGS = (
     "hostile_names",
 )
 _ONE_SHOT = ("drop_websockets", "malformed_frame")
-_KNOWN = {"clear", "latency_ms", "http_status", "count", *FLAGS, *_ONE_SHOT}
+_KNOWN = {
+    "clear",
+    "latency_ms",
+    "http_status",
+    "count",
+    "refused_metrics",
+    "refuse_websockets",
+    *FLAGS,
+    *_ONE_SHOT,
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,12 @@ class Faults:
     z_timestamps: bool = False
     no_millis: bool = False
     hostile_names: bool = False
+    # Listed in the catalog, but values requests and subscriptions naming them answer 403 (a
+    # metric assigned to another service user after the catalog was read, 4.2 / 5.0).
+    refused_metrics: tuple[str, ...] = ()
+    # Every websocket handshake answered with this HTTP status, as a proxy that blocks upgrades
+    # would (REST goes on working).
+    refuse_websockets: int | None = None
 
     def active(self) -> dict[str, Any]:
         """Only the fields that differ from normal behaviour (``{}`` when all is well)."""
@@ -96,6 +111,13 @@ def apply_faults(current: Faults, body: dict[str, Any]) -> tuple[Faults, FaultAc
         updates["latency_ms"] = _int(body, "latency_ms", minimum=0, maximum=600_000)
     if "http_status" in body or "count" in body:
         updates.update(_status_fields(body))
+    if "refused_metrics" in body:
+        updates["refused_metrics"] = _ids(body, "refused_metrics")
+    if "refuse_websockets" in body:
+        refused = body["refuse_websockets"]
+        updates["refuse_websockets"] = (
+            None if refused is None else _int(body, "refuse_websockets", minimum=400, maximum=599)
+        )
     new = replace(base, **updates)
     actions = FaultActions(
         drop_websockets=_bool(body, "drop_websockets") if "drop_websockets" in body else False,
@@ -116,6 +138,13 @@ def _status_fields(body: dict[str, Any]) -> dict[str, Any]:
     if count is not None:
         count = _int(body, "count", minimum=1, maximum=1_000_000)
     return {"http_status": status, "count": count}
+
+
+def _ids(body: dict[str, Any], name: str) -> tuple[str, ...]:
+    raw = body[name]
+    if not isinstance(raw, list | tuple) or not all(isinstance(i, str) and i for i in raw):
+        raise ValueError(f"{name} must be a list of metric ids")
+    return tuple(dict.fromkeys(raw))
 
 
 def _bool(body: dict[str, Any], name: str) -> bool:

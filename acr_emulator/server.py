@@ -88,7 +88,7 @@ async def metric_values(request: web.Request) -> web.Response:
     ids = parse_ids(request.query.getall("id", []))
     if not ids:
         return _error(400, "missing or empty id query parameter")
-    denied = engine.catalog.check_access(ids)
+    denied = engine.check_access(ids)
     if denied == 404:
         return _error(404, "the requested metrics do not exist")
     if denied == 403:
@@ -113,12 +113,14 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     Bad handshakes are refused with a plain HTTP status before the upgrade.
     """
     engine = request.app[ENGINE]
+    if engine.faults.refuse_websockets is not None:  # a proxy on the way, before the server
+        return _error(engine.faults.refuse_websockets, "websocket upgrades are not allowed")
     if not engine.key_matches(request.query.get("auth_token")):
         return _error(401, "the authentication key is not valid")
     ids = parse_ids(request.query.getall("id", []))
     if not ids:
         return _error(400, "missing or empty id query parameter")
-    if engine.catalog.check_access(ids) is not None:
+    if engine.check_access(ids) is not None:
         return _error(403, "one or more metrics do not exist or are not assigned to you")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     if not ws.can_prepare(request).ok:

@@ -10,7 +10,7 @@ import pytest
 from test_faults import get_faults, set_faults
 from test_websocket import assert_silent, control, receive
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidMessage
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 SET_SUPPORT_QUEUE = {
     "metricId": "CIQGRP01",
@@ -120,3 +120,37 @@ async def test_hostile_names_reach_subscribers_with_the_same_ids(emulator, http)
         frames = await receive(ws, 3)
     assert {f["key"]["metricId"] for f in frames} == {"CIQGRP01"}
     assert "مبيعات <b>" in {f["key"]["categoryValue"] for f in frames}
+
+
+async def test_refused_metrics_stay_listed_but_answer_403_on_both_paths(emulator, http):
+    await set_faults(http, emulator, {"refused_metrics": ["CANTOD01"]})
+    listed = (await http.get(emulator.url("/realtime/metrics"), headers=emulator.auth)).json()
+    assert "CANTOD01" in {metric["metricId"] for metric in listed}
+    refused = await http.get(emulator.values_url("CANTOD01", "CIQGRP01"), headers=emulator.auth)
+    assert refused.status_code == 403
+    alone = await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)
+    assert alone.status_code in (200, 206)
+    with pytest.raises(InvalidStatus) as refusal:
+        async with connect(emulator.ws_url(["CIQGRP01", "CANTOD01"])):
+            pass
+    assert refusal.value.response.status_code == 403
+    async with connect(emulator.ws_url(["CIQGRP01"])) as ws:
+        await receive(ws, 3)
+    await set_faults(http, emulator, {"refused_metrics": []})
+    again = await http.get(emulator.values_url("CANTOD01"), headers=emulator.auth)
+    assert again.status_code in (200, 206)
+
+
+async def test_refused_websockets_answer_the_handshake_while_rest_goes_on(emulator, http):
+    assert await set_faults(http, emulator, {"refuse_websockets": 403}) == {
+        "refuse_websockets": 403
+    }
+    with pytest.raises(InvalidStatus) as refusal:
+        async with connect(emulator.ws_url(["CIQGRP01"])):
+            pass
+    assert refusal.value.response.status_code == 403
+    rest = await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)
+    assert rest.status_code in (200, 206)
+    await set_faults(http, emulator, {"refuse_websockets": None})
+    async with connect(emulator.ws_url(["CIQGRP01"])) as ws:
+        await receive(ws, 3)
