@@ -79,6 +79,7 @@ def site_health(
             "poll_error": status["poll_error"],
             "websocket_ok_age_s": _age_s(now_ms, status["ws_ok_ms"]),
             "websocket_error": status["ws_error"],
+            "websocket_blocked": status["ws_blocked"],
             "subscriber_active": subscriber_active,
             "clock_offset_ms": status["upstream_offset_ms"],
         },

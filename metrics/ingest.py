@@ -114,8 +114,11 @@ async def sync_catalog() -> list[dict[str, Any]]:
             catalog = await client.fetch_catalog(http)
             try:
                 await live.store_agents(await client.fetch_agent_mapping(http))
-            except (client.MetricRejected, client.BadResponse) as exc:
-                log.info("no agent names: %s", exc)  # optional: categories carry the names
+            except client.UpstreamError as exc:
+                # Optional (categories carry the names): a failing mapping call (refused,
+                # unreadable, 5xx, a timeout) keeps the names known before and never stops
+                # the catalog refresh.
+                log.info("agent names not refreshed: %s", exc)
     except client.UpstreamError as exc:
         log.error("catalog sync failed: %s", exc)
         await _report_failure(exc)
@@ -173,17 +176,18 @@ def _log_unsupported(new_records: list[records.Record]) -> None:
 
 
 async def store_and_publish(
-    new_records: list[records.Record], fence: str = ""
+    new_records: list[records.Record], fence: str = "", asked_us: int | None = None
 ) -> list[records.Record]:
     _log_unsupported(new_records)
-    accepted = await live.write_records(new_records, fence)
+    accepted = await live.write_records(new_records, fence, asked_us)
     if accepted:
         await live.publish_records(accepted)
     return accepted
 
 
 async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str]:
-    """Polls the values of `ids` (default: every catalog metric).
+    """Polls the values of `ids` (default: every catalog metric the upstream does not refuse;
+    those are tried again at each catalog refresh, see refresh_catalog).
 
     Returns the ids the upstream is still initializing, which the caller polls again soon.
     """
@@ -191,9 +195,13 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
         log.warning("not polling: the upstream refused this auth key; fix ACR_AUTH_KEY")
         return []
     catalog = await catalog_by_id()
-    wanted = [i for i in (ids or list(catalog)) if i in catalog]
+    if ids is None:
+        refused = await live.read_refused()
+        ids = [i for i in catalog if i not in refused]
+    wanted = [i for i in ids if i in catalog]
     if not wanted:
         return []
+    asked_us = await live.redis_time_us()
     try:
         async with upstream_client() as http:
             batch = await client.fetch_values(http, wanted, set(catalog))
@@ -203,15 +211,27 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
         raise
     for error in batch.response.errors:
         log.warning("upstream sent an unreadable value: %s", error)
+    answered = [i for i in wanted if i not in batch.rejected]
+    await live.update_refused(batch.rejected, answered)
     at = now_ms()
     await store_and_publish(
         records.value_records(batch.response.results, catalog, source="poll", now_ms=at)
         + records.initializing_records(batch.response.initializing, catalog, now_ms=at)
         + records.rejected_records(batch.rejected, catalog, now_ms=at),
         fence,
+        asked_us,
     )
     await _report("poll", failed_key="")
     return sorted({item.metric_id for item in batch.response.initializing})
+
+
+async def refresh_catalog() -> None:
+    """Re-reads the catalog, then asks again for the metrics the upstream refused (assigned to
+    this service user since, or not), so a refusal is never for good."""
+    await sync_catalog()
+    refused = await live.read_refused()
+    if refused:
+        await poll_values(sorted(refused))
 
 
 async def ingest_frames(
@@ -241,4 +261,23 @@ async def ingest_frames(
 
 
 async def report_subscription(connected: bool, error: str) -> None:
-    await _report("ws", "" if connected else error)
+    if connected:
+        await _report("ws", ws_blocked=0)
+    else:
+        await _report("ws", error)
+
+
+async def report_push_blocked(status: int) -> None:
+    """The websocket handshake is refused (HTTP `status`) while REST answers for the same
+    metrics: something on the way blocks websockets (a proxy), the upstream is not down."""
+    await _report(
+        "ws",
+        f"websockets are refused on the way ({status}) while REST answers: "
+        f"polling every {settings.ACR_POLL_SECONDS:g} s carries every tile",
+        ws_blocked=status,
+    )
+
+
+async def report_auth_refused(error: str) -> None:
+    """The websocket's 401: the key is paused as after a REST 401 (see auth_paused)."""
+    await _report_failure(client.UpstreamAuthError(error))

@@ -31,12 +31,14 @@ LIVE_TS = PREFIX + "live:ts"
 LIVE_VALUE = PREFIX + "live:value"
 LIVE_RECORD = PREFIX + "live:record"
 LIVE_SEQ = PREFIX + "live:seq"
+LIVE_ARRIVED = PREFIX + "live:arrived"
 SEQ = PREFIX + "seq"
 METRIC_SEQ = PREFIX + "metric:seq"
 STATUS = PREFIX + "status"
 AGENTS = PREFIX + "agents"
 CLOCK_BOUNDS = PREFIX + "clock:bounds"
 LEASE = PREFIX + "subscriber:lease"
+REFUSED = PREFIX + "refused"
 CLOCK_BOUNDS_KEPT = 40
 
 # Groups: every record update goes to its metric's group and to ALL_GROUP (the All-metrics
@@ -52,32 +54,40 @@ def metric_group(metric_id: str) -> str:
 
 # Only the subscriber holding the lease may write through it (a fencing token): a subscriber
 # that hung and lost its lease cannot overwrite what its successor wrote.
-# Keeps a record unless it is older than the stored one, or the same value at the same time.
-# A record without a value (initializing, refused) replaces a value: the upstream no longer
-# vouches for it (after an upstream restart every metric is initializing again), so a tile
-# must not go on showing it as live. The value's time is kept, so that the next value is
-# compared with it and an older one is still dropped.
+#
+# What the upstream says now is the truth: a record replaces the stored one even when its
+# upstream time is older (the upstream restarted, failed over to a standby, had its clock
+# corrected, or ACR_BASE_URL now names another server), and a record without a value
+# (initializing, refused) replaces a value that the upstream no longer vouches for. Two
+# exceptions:
+# - a repeat (the same value at the same time: the poll and the websocket both deliver it) is
+#   not stored or published again;
+# - a poll reply (ARGV[7]: when it was asked, in µs on Redis's clock) that was in flight while a
+#   record newer by upstream time arrived, is dropped: the stored record came after the
+#   question, so it is newer news than the answer. That is the race the ordering guard is
+#   for, and only a poll reply is held to it: a websocket frame is the upstream's word at the
+#   moment it arrives. Arrival is stamped here with Redis's TIME, the same clock the asking
+#   time is read from, so the comparison holds whichever hosts the writers run on.
 _WRITE_SCRIPT = """
 if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return {-1} end
-local old = redis.call('HGET', KEYS[1], ARGV[1])
 local n = tonumber(ARGV[2])
-local keep_time = false
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local o = tonumber(old)
-  if n < 0 and o >= 0 then
-    if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
-    keep_time = true
-  else
-    if n < o then return {0} end
-    if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
+  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
+  if ARGV[7] ~= '' and n < o then
+    local arrived = tonumber(redis.call('HGET', KEYS[8], ARGV[1]) or '0')
+    if arrived >= tonumber(ARGV[7]) then return {0} end
   end
 end
+local now = redis.call('TIME')
 local seq = redis.call('INCR', KEYS[5])
 local mseq = redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
-if not keep_time then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], seq)
+redis.call('HSET', KEYS[8], ARGV[1], tonumber(now[1]) * 1000000 + tonumber(now[2]))
 return {seq, mseq}
 """
 _WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
@@ -144,15 +154,18 @@ class LeaseLost(Exception):
     """A write was fenced off: this subscriber no longer holds the lease."""
 
 
-async def write_records(records: list[Record], fence: str = "") -> list[Record]:
+async def write_records(
+    records: list[Record], fence: str = "", asked_us: int | None = None
+) -> list[Record]:
     """Stores records; returns the accepted ones, each with its sequence numbers.
 
-    `upstream_ms` orders the records of one (metric, category) (-1 for one without a value, so
-    it never replaces a value). With `fence`, the writes only happen while that token holds the
-    subscriber lease (LeaseLost otherwise).
+    `asked_us` (from redis_time_us(), taken before the request): the records answer a poll
+    sent then, and lose to a newer record that arrived meanwhile (see _WRITE_SCRIPT). With
+    `fence`, the writes only happen while that token holds the subscriber lease (LeaseLost
+    otherwise).
     """
     redis = get_redis()
-    keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ]
+    keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ, LIVE_ARRIVED]
     for loaded in (False, True):
         # EVALSHA straight away: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a
         # round trip on every write of the live path. Redis forgets scripts when it restarts:
@@ -170,6 +183,7 @@ async def write_records(records: list[Record], fence: str = "") -> list[Record]:
                     _dumps(record),
                     fence,
                     record["metric_id"],
+                    "" if asked_us is None else asked_us,
                 )
             try:
                 results = await pipe.execute()
@@ -185,6 +199,12 @@ async def write_records(records: list[Record], fence: str = "") -> list[Record]:
         for record, result in zip(records, results, strict=True)
         if result[0]
     ]
+
+
+async def redis_time_us() -> int:
+    """Redis's clock in µs: what a poll's asking time is compared with (see _WRITE_SCRIPT)."""
+    seconds, micros = await get_redis().time()
+    return seconds * 1_000_000 + micros
 
 
 async def read_snapshot() -> dict[str, Any]:
@@ -220,6 +240,7 @@ class Status(TypedDict):
     poll_error: str
     ws_ok_ms: int
     ws_error: str
+    ws_blocked: int  # the HTTP status websockets are refused with on the way (0: not blocked)
     catalog_ok_ms: int
     upstream_offset_ms: int  # upstream clock minus ours
 
@@ -231,6 +252,7 @@ def status_to_wire(raw: dict[str, str]) -> Status:
         "poll_error": raw.get("poll_error", ""),
         "ws_ok_ms": int(raw.get("ws_ok_ms") or 0),
         "ws_error": raw.get("ws_error", ""),
+        "ws_blocked": int(raw.get("ws_blocked") or 0),
         "catalog_ok_ms": int(raw.get("catalog_ok_ms") or 0),
         "upstream_offset_ms": int(raw.get("upstream_offset_ms") or 0),
     }
@@ -325,6 +347,23 @@ async def read_for_widget(fields: list[str]) -> tuple[list[dict[str, Any] | None
         *raw, status = await pipe.execute()
     found = [json.loads(r) if r else None for r in raw[0]] if fields else []
     return found, status_to_wire(status)
+
+
+async def update_refused(refused: dict[str, str], answered: list[str]) -> dict[str, str]:
+    """Keeps the catalog's metrics the upstream refuses (403/404: another service user's, or
+    gone), with why, and forgets those it answered again; returns the refused ones."""
+    async with get_redis().pipeline(transaction=True) as pipe:
+        if answered:
+            pipe.hdel(REFUSED, *answered)
+        if refused:
+            pipe.hset(REFUSED, mapping=refused)
+        pipe.hgetall(REFUSED)
+        *_, now_refused = await pipe.execute()
+    return now_refused
+
+
+async def read_refused() -> dict[str, str]:
+    return await get_redis().hgetall(REFUSED)
 
 
 async def store_agents(mapping: dict[str, str]) -> None:

@@ -36,8 +36,8 @@ class Record(TypedDict):
     mseq: NotRequired[int]
 
 
-# upstream_ms of a record without a value: below any real timestamp (live.py's write script
-# lets it replace a value without taking that value's place in time).
+# upstream_ms of a record without a value: below any real timestamp, so a poll reply without a
+# value never replaces a value that arrived while it was in flight (live._WRITE_SCRIPT).
 NO_VALUE = -1
 
 

@@ -29,7 +29,7 @@ def run_async(service, *args):
 @shared_task(ignore_result=True)
 def sync_catalog() -> None:
     try:
-        run_async(ingest.sync_catalog)
+        run_async(ingest.refresh_catalog)
     except UpstreamError:
         pass  # logged and shown as the upstream status by ingest
 

@@ -48,13 +48,15 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     assert [t["value"]["count"] for t in snapshot["tiles"]] == [3]
     assert isinstance(snapshot["server_time_ms"], int)
 
-    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])
+    asked = await live.redis_time_us()  # a poll is sent; while it is in flight...
+    await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])  # a frame
     update = await communicator.receive_json_from(timeout=5)
     assert update["type"] == "tiles"
     assert [(t["seq"], t["value"]["count"]) for t in update["tiles"]] == [(2, 4)]
 
-    # A stale write (older upstream time) and a repeat are neither stored nor sent.
-    assert await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 9, 1500)]) == []
+    # The poll's answer, older than the frame, and a repeat are neither stored nor sent.
+    older = count_record("CIQGRP01", "Sales", 9, 1500)
+    assert await ingest.store_and_publish([older], asked_us=asked) == []
     assert await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)]) == []
     assert await communicator.receive_nothing(timeout=0.3)
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import urlencode
 
 import websockets
@@ -27,6 +28,15 @@ HEALTHY_SESSION_SECONDS = 30.0
 
 class SubscriptionLost(Exception):
     """The websocket could not be opened or dropped; the message is safe to show."""
+
+
+class SubscriptionRefused(SubscriptionLost):
+    """The upstream (or something on the way) answered the handshake with an HTTP status: 401
+    (the key), 403 (a metric id not assigned to this service user, 5.0), or another."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SubscriptionChanged(Exception):
@@ -113,7 +123,7 @@ async def hold_session(
             401: "upstream refused the auth key (401): check ACR_AUTH_KEY",
             403: "upstream refused the metric ids (403)",
         }.get(status, f"upstream refused the websocket ({status})")
-        raise SubscriptionLost(reason) from None
+        raise SubscriptionRefused(reason, status) from None
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         lasted = time.monotonic() - started
         raise SubscriptionLost(
@@ -121,13 +131,26 @@ async def hold_session(
         ) from None
 
 
-async def run_forever(
-    make_url: Callable[[], str | None],
-    on_frames: FramesHandler,
-    on_status: StatusHandler,
-    ids_changed: Callable[[], bool],
-    wait_for_ids: Callable[[], Awaitable[None]],
-) -> None:
+class Subscriber(Protocol):
+    """What run_forever asks of its owner."""
+
+    def make_url(self) -> str | None:
+        """The URL for the metrics wanted now; None while there are none."""
+
+    def ids_changed(self) -> bool:
+        """True once the wanted metrics differ from those of the open session."""
+
+    async def wait_for_ids(self) -> None: ...
+
+    async def on_frames(self, raws: list[str | bytes]) -> None: ...
+
+    async def on_status(self, connected: bool, error: str) -> None: ...
+
+    async def on_refused(self, status: int) -> None:
+        """Called after a refused handshake, before the next try (which waits for it)."""
+
+
+async def run_forever(subscriber: Subscriber) -> None:
     """Hold the subscription for ever: reconnect with exponential backoff and full jitter."""
     while True:
         retrying = AsyncRetrying(
@@ -138,17 +161,21 @@ async def run_forever(
         async for attempt in retrying:
             raise_if_cancelled()
             with attempt:
-                url = make_url()
+                url = subscriber.make_url()
                 if url is None:
-                    await wait_for_ids()
+                    await subscriber.wait_for_ids()
                     break
                 started = time.monotonic()
                 try:
-                    await hold_session(url, on_frames, on_status, ids_changed)
+                    await hold_session(
+                        url, subscriber.on_frames, subscriber.on_status, subscriber.ids_changed
+                    )
                 except SubscriptionChanged:
                     log.info("metric ids changed: resubscribing")
                 except SubscriptionLost as exc:
                     log.warning("%s", exc)
-                    await on_status(False, str(exc))
+                    await subscriber.on_status(False, str(exc))
+                    if isinstance(exc, SubscriptionRefused):
+                        await subscriber.on_refused(exc.status)
                     if time.monotonic() - started < HEALTHY_SESSION_SECONDS:
                         raise

@@ -27,6 +27,8 @@ HEARTBEAT_SECONDS = 5.0
 LEASE_TTL_MS = 10_000
 LEASE_RENEW_SECONDS = 3.0
 STANDBY_RETRY_SECONDS = 2.0
+# While the upstream refuses the key (a 401), how often to look whether the pause is over.
+AUTH_PAUSE_CHECK_SECONDS = 1.0
 
 
 class Subscription:
@@ -37,14 +39,19 @@ class Subscription:
         self.lease = lease
         self.fence = fence
         self.catalog: dict[str, dict] = {}
+        self.refused: dict[str, str] = {}  # catalog metrics the upstream refuses (by REST)
         self.subscribed_ids: list[str] = []
+        self.answered_ids: list[str] = []  # subscribed ids REST answered for, after a 403
         self.connected = False
         self.session = 0  # which websocket session a resync belongs to
         self.clock_bound: Bounds | None = None
         self.background: set[asyncio.Task] = set()
 
     def ids(self) -> list[str]:
-        return sorted(self.catalog)
+        """The metrics to subscribe: one refused metric would refuse the whole socket (5.0's
+        403), so those the upstream refuses are left out (and shown as errors by the polls)
+        until a catalog refresh finds them answered again."""
+        return sorted(set(self.catalog) - set(self.refused))
 
     def make_url(self) -> str | None:
         self.subscribed_ids = self.ids()
@@ -63,6 +70,7 @@ class Subscription:
     async def refresh_catalog(self) -> None:
         try:
             self.catalog = await ingest.catalog_by_id()
+            self.refused = await live.read_refused()
         except (UpstreamError, RedisError) as exc:
             log.warning("cannot read the catalog yet: %s", exc)
 
@@ -101,6 +109,32 @@ class Subscription:
         task = asyncio.create_task(self.resync(self.session))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+
+    async def on_refused(self, status: int) -> None:
+        """A refused handshake. 401: the key is paused as after a REST 401, and no handshake is
+        tried until the pause is over or the key changed. 403: some metric is refused; a poll
+        of the subscribed ids finds which (the REST batch is split until they are isolated),
+        and the next handshake leaves them out. When REST answers for every one of them, or
+        for any other status, something between us and the upstream refuses websockets: the
+        status says the push channel is blocked, and polling carries every tile."""
+        try:
+            if status == 401:
+                await ingest.report_auth_refused(
+                    "upstream refused the auth key on the websocket (401): check ACR_AUTH_KEY"
+                )
+                while await ingest.auth_paused():
+                    await asyncio.sleep(AUTH_PAUSE_CHECK_SECONDS)
+                return
+            if status == 403 and self.subscribed_ids != self.answered_ids:
+                await ingest.poll_values(self.subscribed_ids, self.fence)
+                await self.refresh_catalog()
+                if self.ids_changed():
+                    log.warning("left out of the subscription, refused: %s", sorted(self.refused))
+                    return
+                self.answered_ids = list(self.subscribed_ids)  # no poll per retry from now on
+            await ingest.report_push_blocked(status)
+        except (UpstreamError, RedisError) as exc:
+            log.warning("cannot tell why the websocket was refused: %s", exc)
 
     async def resync(self, session: int) -> None:
         """After any (re)connect, poll once so nothing that changed in the gap is missed; then
@@ -158,15 +192,7 @@ async def serve_while_leased(lease: Lock, token: str) -> None:
         asyncio.create_task(hold_lease(lease)),
         asyncio.create_task(subscription.refresh_forever()),
         asyncio.create_task(subscription.heartbeat_forever()),
-        asyncio.create_task(
-            stream.run_forever(
-                subscription.make_url,
-                subscription.on_frames,
-                subscription.on_status,
-                subscription.ids_changed,
-                subscription.wait_for_ids,
-            )
-        ),
+        asyncio.create_task(stream.run_forever(subscription)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
