@@ -182,3 +182,15 @@ async def test_cold_makes_every_metric_initialize_again(start_emulator, http):
     assert (
         await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)
     ).status_code == 206
+
+
+async def test_strict_mode_can_be_switched_at_run_time(emulator, http):
+    url = f"{emulator.base}/_emulator/strict"
+    assert (await http.get(url)).json() == {"strict": False}
+    assert (await http.post(url, json={"strict": True})).json() == {"strict": True}
+    response = await http.get(
+        emulator.url("/realtime/metrics/values?id=CIQGRP01&id=AVLGRP01"), headers=emulator.auth
+    )
+    assert {r["key"]["metricId"] for r in response.json()["results"]} == {"CIQGRP01"}
+    assert (await http.post(url, json={"strict": "yes"})).status_code == 400
+    assert (await http.post(url, json={})).status_code == 400

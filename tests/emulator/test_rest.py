@@ -277,3 +277,37 @@ async def test_the_agent_mapping_joins_agent_category_values(emulator, http, pre
     assert sorted(mapping.values()) == sorted(a.display for a in AGENTS)
     assert all(re.fullmatch(r".+\(\d+\)", name) for name in mapping.values())
     assert (await http.get(emulator.url("/agents/mapping", prefix))).status_code == 401
+
+
+# --- strict: only the documented forms -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # 4.2 documents one id parameter holding "a comma-separated list of metric IDs".
+        ("id=CIQGRP01,AVLGRP01", ["CIQGRP01", "AVLGRP01"]),
+        ("id=CIQGRP01%2CAVLGRP01", ["CIQGRP01", "AVLGRP01"]),
+        # A repeated id reads as its first, as a servlet's getParameter("id") would.
+        ("id=CIQGRP01&id=AVLGRP01", ["CIQGRP01"]),
+        ("id=CIQGRP01&id=NOPE0001", ["CIQGRP01"]),
+    ],
+)
+async def test_strict_values_read_one_id_parameter_with_a_comma_list(
+    start_emulator, http, query, expected
+):
+    emulator = await start_emulator(strict=True)
+    response = await http.get(
+        emulator.url(f"/realtime/metrics/values?{query}"), headers=emulator.auth
+    )
+    assert response.status_code == 200
+    assert list(dict.fromkeys(m for m, _ in keys_of(response.json()))) == expected
+    assert emulator.engine.stats()["values_ids_total"] == len(expected)
+
+
+async def test_strict_values_still_refuse_an_unknown_id_in_the_list(start_emulator, http):
+    emulator = await start_emulator(strict=True)
+    response = await http.get(
+        emulator.url("/realtime/metrics/values?id=CIQGRP01,NOPE0001"), headers=emulator.auth
+    )
+    assert response.status_code == 404
