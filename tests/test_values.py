@@ -1,5 +1,6 @@
 """The pure parsing and formulas of metrics.acr.values."""
 
+import json
 from datetime import datetime
 
 import pytest
@@ -20,8 +21,11 @@ from metrics.acr.values import (
     parse_initializing_item,
     parse_metric_value,
     parse_timestamp_ms,
+    parse_value,
     parse_values_response,
     value_at,
+    value_from_wire,
+    value_to_wire,
 )
 
 T0 = parse_timestamp_ms("2019-10-01T10:17:56.496-06:00")
@@ -82,12 +86,123 @@ def test_the_documented_count_example_parses():
     assert item.value == CountValue(count=15, last_update_ms=T0)
 
 
-def test_an_unknown_value_type_is_kept_as_unsupported():
+def test_an_unknown_value_type_without_a_readable_number_is_kept_as_unsupported():
     item = parse_metric_value(
         {"key": {"metricId": "A"}, "value": {"type": "MAX_DURATION", "max": 3, "lastUpdateTime": 5}}
     )
     assert item.category == ""
-    assert item.value == UnsupportedValue(type_name="MAX_DURATION", last_update_ms=5)
+    assert item.value == UnsupportedValue(
+        type_name="MAX_DURATION",
+        last_update_ms=5,
+        raw='{"type":"MAX_DURATION","max":3,"lastUpdateTime":5}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # `count` alone: a count.
+        (
+            {"type": "QUEUE_SIZE", "count": 4, "lastUpdateTime": 5},
+            CountValue(4, 5, upstream_type="QUEUE_SIZE"),
+        ),
+        # The duration fields: a ticking duration.
+        (
+            {
+                "type": "MAX_DURATION",
+                "finishedDuration": 45000,
+                "numCountingUp": 1,
+                "numCountingDown": 0,
+                "lastUpdateTime": 5,
+                "someFutureField": "ignored",
+            },
+            DurationValue(45000, 1, 0, 5, upstream_type="MAX_DURATION"),
+        ),
+        # The duration fields and `count`: an average.
+        (
+            {
+                "type": "AVERAGE_TALK_TIME",
+                "count": 3,
+                "finishedDuration": 9000,
+                "numCountingUp": 1,
+                "numCountingDown": 0,
+                "lastUpdateTime": 5,
+            },
+            AverageDurationValue(9000, 1, 0, 3, 5, upstream_type="AVERAGE_TALK_TIME"),
+        ),
+    ],
+)
+def test_a_value_of_any_type_name_is_read_by_the_fields_it_carries(value, expected):
+    assert parse_value(value) == expected
+
+
+def test_an_average_of_any_type_name_over_zero_calls_has_no_number():
+    value = parse_value(
+        {
+            "type": "AVERAGE_TALK_TIME",
+            "count": 0,
+            "finishedDuration": 0,
+            "numCountingUp": 0,
+            "numCountingDown": 0,
+            "lastUpdateTime": 5,
+        }
+    )
+    assert value_at(value, at_ms=10) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"type": "SERVICE_LEVEL", "percent": 93.5, "lastUpdateTime": 5},
+        {"type": "AGENT_STATE", "state": "READY", "lastUpdateTime": 5},
+        {"type": "QUEUE_SIZE", "count": "4", "lastUpdateTime": 5},
+        {"type": "QUEUE_SIZE", "count": -4, "lastUpdateTime": 5},
+        {"type": "QUEUE_SIZE", "count": 4},  # no time to order it by
+        {"type": "MAX_DURATION", "finishedDuration": 1, "numCountingUp": 1, "lastUpdateTime": 5},
+        {"type": "MAX_DURATION", "finishedDuration": 1, "count": 2, "lastUpdateTime": 5},
+    ],
+)
+def test_a_value_of_another_type_name_with_no_readable_number_is_unsupported(value):
+    parsed = parse_value(value)
+    assert isinstance(parsed, UnsupportedValue)
+    assert parsed.type_name == value["type"]
+    assert json.loads(parsed.raw) == value
+    assert value_at(parsed, at_ms=10) is None
+
+
+def test_the_raw_json_of_an_unsupported_value_is_cut_short():
+    parsed = parse_value({"type": "BIG", "blob": "x" * 10_000, "lastUpdateTime": 5})
+    assert len(parsed.raw) <= 500
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        CountValue(4, 5),
+        CountValue(4, 5, upstream_type="QUEUE_SIZE"),
+        DurationValue(45000, 1, 0, 5, upstream_type="MAX_DURATION"),
+        AverageDurationValue(9000, 1, 0, 3, 5, upstream_type="AVERAGE_TALK_TIME"),
+        UnsupportedValue("SERVICE_LEVEL", 5, raw='{"type":"SERVICE_LEVEL"}'),
+    ],
+)
+def test_the_wire_form_round_trips_and_keeps_the_upstream_type_name(value):
+    wire = value_to_wire(value)
+    assert value_from_wire(wire) == value
+    unsupported = isinstance(value, UnsupportedValue)
+    assert wire.get("upstream_type") == (value.type_name if unsupported else value.upstream_type)
+
+
+def test_browsers_tick_an_undocumented_type_by_a_documented_wire_type():
+    wire = value_to_wire(DurationValue(45000, 1, 0, 5, upstream_type="MAX_DURATION"))
+    assert wire == {
+        "type": "DURATION",
+        "upstream_type": "MAX_DURATION",
+        "finished_ms": 45000,
+        "up": 1,
+        "down": 0,
+        "last_update_ms": 5,
+    }
+    assert value_to_wire(CountValue(4, 5)) == {"type": "COUNT", "count": 4, "last_update_ms": 5}
 
 
 @pytest.mark.parametrize(
@@ -99,6 +214,15 @@ def test_an_unknown_value_type_is_kept_as_unsupported():
         {"type": "DURATION", "finishedDuration": 1, "numCountingUp": 1, "lastUpdateTime": 1},
         {"count": 1, "lastUpdateTime": 1},
         "COUNT",
+        # A documented name is held to its documented fields, not read by what it carries.
+        {"type": "COUNT", "finishedDuration": 1, "numCountingUp": 1, "numCountingDown": 0},
+        {
+            "type": "AVERAGE_DURATION",
+            "finishedDuration": 1,
+            "numCountingUp": 1,
+            "numCountingDown": 0,
+            "lastUpdateTime": 1,
+        },
     ],
 )
 def test_malformed_values_raise_our_error(value):
@@ -249,3 +373,44 @@ def test_any_documented_payload_parses_completely(results):
         assert parsed.value.last_update_ms == parse_timestamp_ms(raw["value"]["lastUpdateTime"])
         if raw["value"]["type"] != "COUNT":
             assert parsed.value.finished_ms == raw["value"]["finishedDuration"]
+
+
+documented_shapes = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("COUNT"), "count": counts, "lastUpdateTime": timestamps}
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("DURATION"),
+            "finishedDuration": st.integers(0, 10**10),
+            "numCountingUp": st.integers(0, 500),
+            "numCountingDown": st.integers(0, 500),
+            "lastUpdateTime": timestamps,
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("AVERAGE_DURATION"),
+            "count": counts,
+            "finishedDuration": st.integers(0, 10**10),
+            "numCountingUp": st.integers(0, 500),
+            "numCountingDown": st.integers(0, 500),
+            "lastUpdateTime": timestamps,
+        }
+    ),
+)
+
+
+@given(
+    documented_shapes,
+    st.text(min_size=1).filter(lambda t: t not in ("COUNT", "DURATION", "AVERAGE_DURATION")),
+    st.integers(-(10**7), 10**7),
+)
+def test_any_type_name_with_documented_fields_reads_as_the_documented_type(value, name, after):
+    documented = parse_value(value)
+    renamed = parse_value({**value, "type": name})
+    assert type(renamed) is type(documented)
+    assert renamed.upstream_type == name
+    at = documented.last_update_ms + after
+    assert value_at(renamed, at_ms=at) == value_at(documented, at_ms=at)
+    assert value_to_wire(renamed)["type"] == value_to_wire(documented)["type"]
