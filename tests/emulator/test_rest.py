@@ -160,6 +160,30 @@ async def test_static_values_have_the_documented_fields(emulator, http):
     assert all(WIRE_TS.match(v["lastUpdateTime"]) for v in values.values())
 
 
+async def test_a_longest_wait_comes_as_an_undocumented_type_with_the_duration_fields(
+    emulator, http
+):
+    # The docs speak of "several different types" of values and name three; a real server may
+    # well send e.g. MAX_DURATION (spec 6.5), so one metric does, with the DURATION fields.
+    listing = (await http.get(emulator.url("/realtime/metrics"), headers=emulator.auth)).json()
+    assert {"metricId": "LWCALL01", "categoryType": "NONE", "categorySelection": []}.items() <= (
+        next(m for m in listing if m["metricId"] == "LWCALL01").items()
+    )
+    body = (await http.get(emulator.values_url("LWCALL01"), headers=emulator.auth)).json()
+    assert body["results"] == [
+        {
+            "key": {"metricId": "LWCALL01", "categoryValue": ""},
+            "value": {
+                "lastUpdateTime": "2024-03-12T10:00:00.000-06:00",
+                "finishedDuration": 45_000,
+                "numCountingUp": 1,
+                "numCountingDown": 0,
+                "type": "MAX_DURATION",
+            },
+        }
+    ]
+
+
 async def test_last_update_time_uses_the_configured_offset(start_emulator, http):
     emulator = await start_emulator(utc_offset="+05:30")
     body = (await http.get(emulator.values_url("CANTOD01"), headers=emulator.auth)).json()
