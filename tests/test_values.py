@@ -249,18 +249,102 @@ def test_a_values_response_keeps_good_elements_and_reports_bad_ones():
     assert len(response.errors) == 1
 
 
+# Ids that are prefixes of one another: the longest that fits wins.
+INITIALIZING_IDS = {"Q7XD2M1A", "Q7XD2M1AB", "Q7", "OTHER"}
+SEPARATORS = [":", "-", "|", "/", " ", "_", ".", ",", ";", "#", "@", "=", "\t", "\u001f", "·"]
+
+
 @pytest.mark.parametrize(
     ("item", "expected"),
     [
+        # A bare id: every category of the metric.
         ("Q7XD2M1A", Initializing("Q7XD2M1A", None)),
+        ("Q7XD2M1AB", Initializing("Q7XD2M1AB", None)),
+        ("Q7", Initializing("Q7", None)),
+        # The id and the category joined by one separator character.
         ("Q7XD2M1A:Support", Initializing("Q7XD2M1A", "Support")),
         ("Q7XD2M1A-Ana García(201)", Initializing("Q7XD2M1A", "Ana García(201)")),
+        ("Q7XD2M1AB:Sales", Initializing("Q7XD2M1AB", "Sales")),
+        ("Q7:Sales", Initializing("Q7", "Sales")),
+        ("Q7XD2M1A:a:b", Initializing("Q7XD2M1A", "a:b")),
+        ("Q7XD2M1A::", Initializing("Q7XD2M1A", ":")),
+        # A NONE metric's category "" joined all the same.
+        ("Q7XD2M1A:", Initializing("Q7XD2M1A", "")),
+        # An object like a result's key.
         ({"metricId": "Q7XD2M1A", "categoryValue": "Sales"}, Initializing("Q7XD2M1A", "Sales")),
+        ({"metricId": "Q7", "categoryValue": ""}, Initializing("Q7", "")),
         ({"metricId": "Q7XD2M1A"}, Initializing("Q7XD2M1A", None)),
+        ({"metricId": "Q7XD2M1A", "categoryValue": None}, Initializing("Q7XD2M1A", None)),
+        ({"metricId": "NEW00001", "categoryValue": "x"}, Initializing("NEW00001", "x")),
+        # An id we do not know (yet) is kept whole; the caller skips it. A letter or digit
+        # after a known id is more of an id, not a separator.
+        ("ZZZ:Sales", Initializing("ZZZ:Sales", None)),
+        ("Q7XD2M1AC", Initializing("Q7XD2M1AC", None)),
+        ("Q7XD2M1AC:Sales", Initializing("Q7XD2M1AC:Sales", None)),
     ],
 )
 def test_every_initializing_form_is_understood(item, expected):
-    assert parse_initializing_item(item, {"Q7XD2M1A", "OTHER"}) == expected
+    assert parse_initializing_item(item, INITIALIZING_IDS) == expected
+
+
+@pytest.mark.parametrize("separator", SEPARATORS)
+def test_any_one_separator_joins_an_initializing_id_and_category(separator):
+    item = f"Q7XD2M1A{separator}Sales"
+    assert parse_initializing_item(item, INITIALIZING_IDS) == Initializing("Q7XD2M1A", "Sales")
+
+
+@pytest.mark.parametrize(
+    "item", ["", None, 5, ["Q7"], {"categoryValue": "x"}, {"metricId": ""}, {"metricId": 7}]
+)
+def test_an_unreadable_initializing_item_raises_our_error(item):
+    with pytest.raises(PayloadError):
+        parse_initializing_item(item, INITIALIZING_IDS)
+
+
+metric_id_text = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcxyz", min_size=1, max_size=10)
+
+
+@st.composite
+def known_ids_around(draw):
+    """An id, the ids that are its prefixes and its extensions, and some others."""
+    chosen = draw(metric_id_text)
+    prefixes = {chosen[:n] for n in range(1, len(chosen))}
+    extensions = {chosen + tail for tail in draw(st.lists(metric_id_text, max_size=3))}
+    others = set(draw(st.lists(metric_id_text, max_size=5)))
+    return chosen, {chosen} | prefixes | extensions | others
+
+
+@given(
+    known_ids_around(),
+    st.sampled_from(SEPARATORS) | st.characters(categories=["P", "S", "Zs", "Cc"]),
+    st.text(),
+)
+def test_a_joined_initializing_item_splits_at_the_longest_known_id(known, separator, category):
+    chosen, known_ids = known
+    item = chosen + separator + category
+    assert parse_initializing_item(item, known_ids) == Initializing(chosen, category)
+
+
+@given(known_ids_around())
+def test_a_bare_initializing_id_means_all_its_categories(known):
+    chosen, known_ids = known
+    assert parse_initializing_item(chosen, known_ids) == Initializing(chosen, None)
+
+
+@given(known_ids_around(), metric_id_text, st.text())
+def test_an_unknown_id_that_extends_a_known_one_is_not_read_as_its_category(known, tail, rest):
+    chosen, known_ids = known
+    unknown = chosen + tail
+    item = unknown + ":" + rest
+    if any(item.startswith(i) and not item[len(i) :][:1].isalnum() for i in known_ids):
+        return  # the unknown id is itself a known one followed by a separator
+    assert parse_initializing_item(item, known_ids) == Initializing(item, None)
+
+
+@given(st.text(min_size=1), st.text() | st.none(), st.sets(metric_id_text))
+def test_an_initializing_object_is_taken_as_it_is(metric_id, category, known_ids):
+    item = {"metricId": metric_id, "categoryValue": category}
+    assert parse_initializing_item(item, known_ids) == Initializing(metric_id, category)
 
 
 def test_a_websocket_frame_may_be_one_object_or_an_array():

@@ -272,8 +272,13 @@ def parse_catalog(data: Any) -> list[CatalogMetric]:
 def parse_initializing_item(item: Any, known_ids: set[str]) -> Initializing:
     """One `initializing` element. The vendor text says it holds metric ids, or for metrics with
     a category selection "a combination of the metric ID and the category value", without saying
-    how they are combined. So we accept a bare id, an id followed by any one separator character
-    and a category value, and a `{metricId, categoryValue}` object like a result key.
+    how they are combined. So we accept a bare id, a known id followed by any one separator
+    character and a category value (perhaps "", as a NONE metric's), and a `{metricId,
+    categoryValue}` object like a result key.
+
+    The longest known id that fits wins, so ids that are prefixes of others are told apart. A
+    letter or digit is never a separator: metric ids are made of them ("K0FLAEB6"), so after a
+    known id one is more of a longer id, e.g. a metric created since we read the catalog.
     """
     if isinstance(item, dict):
         category = item.get("categoryValue")
@@ -285,7 +290,8 @@ def parse_initializing_item(item: Any, known_ids: set[str]) -> Initializing:
     if text in known_ids:
         return Initializing(metric_id=text, category=None)
     for metric_id in sorted(known_ids, key=len, reverse=True):
-        if text.startswith(metric_id) and len(text) > len(metric_id) + 1:
+        separator = text[len(metric_id) : len(metric_id) + 1]
+        if text.startswith(metric_id) and separator and not separator.isalnum():
             return Initializing(metric_id=metric_id, category=text[len(metric_id) + 1 :])
     return Initializing(metric_id=text, category=None)
 
