@@ -50,6 +50,44 @@ def test_counting_down_subtracts():
 
 
 @pytest.mark.parametrize(
+    ("value", "at_ms"),
+    [
+        # More counting down than up, past zero.
+        (DurationValue(1000, 0, 2, T0), T0 + 5000),
+        (DurationValue(60000, 1, 3, T0), T0 + 40000),
+        # Counting up, valued a little before lastUpdateTime (an upstream clock ahead of ours).
+        (DurationValue(0, 1, 0, T0), T0 - 500),
+        # Sent below zero.
+        (DurationValue(-5, 0, 0, T0), T0),
+        (AverageDurationValue(1000, 0, 2, 4, T0), T0 + 5000),
+    ],
+)
+def test_a_duration_computed_below_zero_reads_as_zero(value, at_ms):
+    """A negative wait or talk time never means anything: it reads as 0, for every tile, alert,
+    sample and sort that reads a value."""
+    assert duration_ms(value, at_ms=at_ms) == 0
+    assert value_at(value, at_ms=at_ms) == 0
+
+
+@given(
+    st.builds(
+        AverageDurationValue,
+        finished_ms=st.integers(-(10**6), 10**9),
+        counting_up=st.integers(0, 50),
+        counting_down=st.integers(0, 50),
+        count=st.integers(1, 500),
+        last_update_ms=st.integers(0, 10**12),
+    ),
+    st.integers(-(10**7), 10**7),
+)
+def test_a_computed_duration_is_the_formula_never_below_zero(value, after):
+    at = value.last_update_ms + after
+    formula = value.finished_ms + (value.counting_up - value.counting_down) * after
+    assert duration_ms(value, at_ms=at) == max(0, formula)
+    assert value_at(value, at_ms=at) == max(0, formula) / value.count
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("2019-10-01T10:17:56.496-06:00", 1569946676496),

@@ -100,9 +100,12 @@ class ValuesResponse:
 
 
 def duration_ms(value: DurationValue | AverageDurationValue, *, at_ms: int) -> int:
-    """finishedDuration + (numCountingUp - numCountingDown) * (atTime - lastUpdateTime)."""
+    """finishedDuration + (numCountingUp - numCountingDown) * (atTime - lastUpdateTime), and 0
+    where that falls below 0: a negative wait or talk time never means anything (more counting
+    down than up, an upstream clock ahead of ours, a value sent below 0). The one place this
+    rule lives: tiles, alerts, history, sorting and the widget all read values through here."""
     running = value.counting_up - value.counting_down
-    return value.finished_ms + running * (at_ms - value.last_update_ms)
+    return max(0, value.finished_ms + running * (at_ms - value.last_update_ms))
 
 
 def average_ms(value: AverageDurationValue, *, at_ms: int) -> float | None:
