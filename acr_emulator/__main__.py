@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--initializing-form", choices=("id", "combo", "object"), default="id")
     add("--none-category", choices=("empty", "null", "name"), default="empty")
     add("--demo-floor", type=float, default=45.0, help="minimum inbound calls/hour (demo)")
+    add(
+        "--strict",
+        action="store_true",
+        help="only the documented id forms: REST ?id=A,B (a repeated id reads as its first), "
+        "websocket ?id=A&id=B (A,B is one unknown id)",
+    )
     add("--log-level", default="WARNING")
     faults = parser.add_argument_group("faults (also settable via POST /_emulator/faults)")
     faults.add_argument("--latency-ms", type=int, default=0)
@@ -77,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         initializing_form=args.initializing_form,
         none_category=args.none_category,
         demo_floor=args.demo_floor,
+        strict=args.strict,
         faults=faults_from_args(args),
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acr_emulator.valuemodel import AVERAGE_DURATION, COUNT, DURATION
+from acr_emulator.valuemodel import AVERAGE_DURATION, COUNT, DURATION, MAX_DURATION
 
 AGENT = "AGENT"
 GROUP = "GROUP"
@@ -86,6 +86,10 @@ DEMO_METRICS: tuple[MetricDef, ...] = (
     MetricDef("CABGRP01", "Calls Abandoned Today", GROUP, GROUPS, COUNT, "abandoned_today"),
     MetricDef("CBDDIR01", "Calls by Direction", CALL_DIRECTION, DIRECTIONS, COUNT, "by_direction"),
     MetricDef("CBACOD01", "Calls by Account Code", ACCOUNT_CODE, ACCOUNT_CODES, COUNT, "by_code"),
+    # An undocumented value type carrying the documented DURATION fields (valuemodel).
+    MetricDef(
+        "LWCALL01", "Longest Waiting Call, All Groups", NONE, (), MAX_DURATION, "longest_wait_all"
+    ),
     # Exists on the server but is assigned to another service user: 403, never listed.
     MetricDef("HIDDEN01", "Calls Transferred Today", NONE, (), COUNT, "transferred_today", False),
 )

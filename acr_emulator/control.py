@@ -1,7 +1,7 @@
 """The loopback-only control API that tests and demos use to steer the emulator.
 
-``/_emulator/values`` (set a value), ``auth-key`` (rotate), ``cold``, ``clock``, ``faults``
-and ``stats``. Refused with 403 for any client that is not on a loopback address.
+``/_emulator/values`` (set a value), ``auth-key`` (rotate), ``cold``, ``clock``, ``faults``,
+``strict`` and ``stats``. Refused with 403 for any client that is not on a loopback address.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_emulator/clock", control_clock)
     router.add_get("/_emulator/faults", control_faults)
     router.add_post("/_emulator/faults", control_faults)
+    router.add_get("/_emulator/strict", control_strict)
+    router.add_post("/_emulator/strict", control_strict)
     router.add_get("/_emulator/stats", control_stats)
 
 
@@ -131,3 +133,14 @@ async def control_faults(request: web.Request, body: dict[str, Any]) -> web.Resp
     except ValueError as exc:
         return error_response(400, str(exc))
     return json_response(active)
+
+
+@_control
+async def control_strict(request: web.Request, body: dict[str, Any]) -> web.Response:
+    """GET: whether only the documented id forms are answered. POST {"strict": bool}: switch."""
+    engine = request.app[ENGINE]
+    if request.method == "POST":
+        if not isinstance(body.get("strict"), bool):
+            return error_response(400, "strict must be true or false")
+        engine.strict = body["strict"]
+    return json_response({"strict": engine.strict})

@@ -37,6 +37,7 @@ class Emulator:
         self.clock = clock or EmulatorClock(skew_ms=config.skew_ms)
         self.catalog = Catalog()
         self.auth_key = config.auth_key
+        self.strict = config.strict  # the control API may switch it
         self.offset_minutes = config.offset_minutes
         now = self.clock.now_ms()
         self.center: ContactCenter | None = None

@@ -20,6 +20,7 @@ HOSTILE_METRIC_NAMES: dict[str, str] = {
     "CABGRP01": "Calls Abandoned 😡 <svg onload=alert(2)>",
     "CBDDIR01": "Calls by Direction ⇄ \u200f",
     "CBACOD01": "Calls by Account Code %s %n \\u0000",
+    "LWCALL01": "Longest Wait <!-- All --> Groups ⏱️ </div>",
     "HIDDEN01": "Calls Transferred <marquee>Today</marquee>",
 }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from acr_emulator.catalog import ACCOUNT_CODES, AGENTS, DIRECTIONS, GROUPS, Catalog, MetricDef
 from acr_emulator.simulation import AVAILABLE, ContactCenter
 from acr_emulator.valuemodel import (
+    MAX_DURATION,
     AverageDurationValue,
     CountValue,
     DurationValue,
@@ -30,6 +31,13 @@ def _longest_wait(c: ContactCenter, group: str, at: int) -> MetricValue:
     if not queue:
         return DurationValue(at, 0, 0, 0)
     return DurationValue(at, at - queue[0].arrived_ms, 1, 0)
+
+
+def _longest_wait_all(c: ContactCenter, _: str, at: int) -> MetricValue:
+    arrived = [call.arrived_ms for queue in c.queues.values() for call in queue]
+    if not arrived:
+        return DurationValue(at, 0, 0, 0, MAX_DURATION)
+    return DurationValue(at, at - min(arrived), 1, 0, MAX_DURATION)
 
 
 def _average_wait(c: ContactCenter, group: str, at: int) -> MetricValue:
@@ -60,6 +68,7 @@ def _agents_available(c: ContactCenter, group: str, at: int) -> MetricValue:
 READERS: dict[str, Reader] = {
     "calls_in_queue": _calls_in_queue,
     "longest_wait": _longest_wait,
+    "longest_wait_all": _longest_wait_all,
     "average_wait": _average_wait,
     "agent_talk": _agent_talk,
     "agents_available": _agents_available,
@@ -102,6 +111,8 @@ def static_value(metric: MetricDef, category_value: str, at_ms: int) -> MetricVa
         waits = {"Sales": 45_000, "Support": 12_000, "Billing": 0}
         wait = waits[category_value]
         return DurationValue(at_ms, wait, 1 if wait else 0, 0)
+    if metric.measure == "longest_wait_all":  # the longest of the groups' longest waits
+        return DurationValue(at_ms, 45_000, 1, 0, MAX_DURATION)
     if metric.measure == "average_wait":
         index = GROUPS.index(category_value)
         waiting = _STATIC_COUNTS["calls_in_queue"][category_value]

@@ -65,6 +65,22 @@ def parse_ids(raw: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i))
 
 
+def request_ids(request: web.Request, *, websocket: bool) -> list[str]:
+    """The metric ids a values request or a subscription asks for.
+
+    Lenient (the default) takes every form. Strict answers only as documented: REST reads ONE
+    ``id`` parameter holding "a comma-separated list of metric IDs" (4.2), and of a repeated
+    ``id`` only the first, as a servlet's ``getParameter("id")`` does; the websocket takes each
+    repeated ``id`` as one id (5.0), so a comma-joined ``A,B`` is one literal, unknown id.
+    """
+    raw = request.query.getall("id", [])
+    if not request.app[ENGINE].strict:
+        return parse_ids(raw)
+    if websocket:
+        return list(dict.fromkeys(i for i in raw if i))
+    return parse_ids(raw[:1])
+
+
 async def _set_date_header(request: web.Request, response: web.StreamResponse) -> None:
     # The HTTP Date comes from the emulated server's clock (skew included), not the host's.
     response.headers["Date"] = format_datetime(request.app[ENGINE].clock.now(), usegmt=True)
@@ -85,7 +101,7 @@ async def metric_values(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     if not _bearer_ok(request):
         return _error(401, "the authorization header is not valid")
-    ids = parse_ids(request.query.getall("id", []))
+    ids = request_ids(request, websocket=False)
     if not ids:
         return _error(400, "missing or empty id query parameter")
     denied = engine.check_access(ids)
@@ -117,7 +133,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         return _error(engine.faults.refuse_websockets, "websocket upgrades are not allowed")
     if not engine.key_matches(request.query.get("auth_token")):
         return _error(401, "the authentication key is not valid")
-    ids = parse_ids(request.query.getall("id", []))
+    ids = request_ids(request, websocket=True)
     if not ids:
         return _error(400, "missing or empty id query parameter")
     if engine.check_access(ids) is not None:
@@ -159,7 +175,7 @@ async def upstream_faults(request: web.Request, handler: Handler) -> web.StreamR
     if kind != "subscribe":
         engine.requests[kind] += 1
     if kind == "values":
-        engine.values_ids_total += len(parse_ids(request.query.getall("id", [])))
+        engine.values_ids_total += len(request_ids(request, websocket=False))
     if engine.faults.refuse:
         raise _hang_up(request)
     if engine.faults.latency_ms:

@@ -13,7 +13,11 @@ from typing import Any
 COUNT = "COUNT"
 DURATION = "DURATION"
 AVERAGE_DURATION = "AVERAGE_DURATION"
-VALUE_TYPES = (COUNT, DURATION, AVERAGE_DURATION)
+# No document names it: the docs speak of "several different types" of values and show three,
+# so one metric sends this plausible name (spec 6.5) with the DURATION fields, as a real server
+# might for a longest wait.
+MAX_DURATION = "MAX_DURATION"
+VALUE_TYPES = (COUNT, DURATION, AVERAGE_DURATION, MAX_DURATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +36,11 @@ class DurationValue:
     finished_ms: int
     counting_up: int = 0
     counting_down: int = 0
+    kind: str = DURATION  # or MAX_DURATION: the same fields under another name
 
     @property
     def type(self) -> str:
-        return DURATION
+        return self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ def same_reading(old: MetricValue | None, new: MetricValue) -> bool:
 
     A duration that merely kept running is the same reading: the client extrapolates it.
     """
-    if old is None or type(old) is not type(new):
+    if old is None or type(old) is not type(new) or old.type != new.type:
         return False
     if isinstance(new, CountValue):
         assert isinstance(old, CountValue)
@@ -155,8 +160,8 @@ def value_from_json(data: Any, *, default_ms: int) -> MetricValue:
         raise ValueError("lastUpdateTime must be a string")
     if kind == COUNT:
         return CountValue(at_ms, _int_field(data, "count", minimum=0))
-    if kind == DURATION:
-        return DurationValue(at_ms, *_duration_fields(data))
+    if kind in (DURATION, MAX_DURATION):
+        return DurationValue(at_ms, *_duration_fields(data), kind)
     if kind == AVERAGE_DURATION:
         count = _int_field(data, "count", minimum=0)
         return AverageDurationValue(at_ms, *_duration_fields(data), count)

@@ -157,28 +157,39 @@ async def auth_paused() -> bool:
     return now_ms() - status["failed_ms"] < settings.ACR_AUTH_RETRY_SECONDS * 1000
 
 
-_unsupported_seen: set[tuple[str, str]] = set()
+_undocumented_seen: set[tuple[str, str]] = set()
 
 
-def _log_unsupported(new_records: list[records.Record]) -> None:
-    """Logs each undocumented value type once per metric, not on every poll."""
+def _log_undocumented(new_records: list[records.Record]) -> None:
+    """Tells of each value type no document names once per metric, not on every poll: with the
+    raw value when it carries no number we can read (so someone can add it), else what it was
+    read as."""
     for record in new_records:
         value = record.get("value") or {}
-        if value.get("type") == "UNSUPPORTED":
-            seen = (record["metric_id"], value["upstream_type"])
-            if seen not in _unsupported_seen:
-                _unsupported_seen.add(seen)
-                log.warning(
-                    "metric %s sends value type %s, which no document describes: "
-                    "shown as unsupported",
-                    *seen,
-                )
+        seen = (record["metric_id"], value.get("upstream_type"))
+        if seen[1] is None or seen in _undocumented_seen:
+            continue
+        _undocumented_seen.add(seen)
+        if value["type"] == "UNSUPPORTED":
+            log.warning(
+                "metric %s sends value type %s, which no document describes and which carries "
+                "no number we can read: shown as unsupported. The value: %s",
+                *seen,
+                value.get("raw", ""),
+            )
+        else:
+            log.info(
+                "metric %s sends value type %s, which no document describes: read as %s by the "
+                "fields it carries",
+                *seen,
+                value["type"],
+            )
 
 
 async def store_and_publish(
     new_records: list[records.Record], fence: str = "", asked_us: int | None = None
 ) -> list[records.Record]:
-    _log_unsupported(new_records)
+    _log_undocumented(new_records)
     accepted = await live.write_records(new_records, fence, asked_us)
     if accepted:
         await live.publish_records(accepted)

@@ -121,11 +121,13 @@ def processes():
 def start_emulator(
     processes: Processes, *args: str, port: int | None = None, key: str | None = None
 ) -> Emulator:
+    """The emulator as its own process, strict: it answers only the documented request forms,
+    as a real server may, so every test that talks to it proves the client sends them."""
     port = port or free_port()
     key = key or "test-" + secrets.token_hex(12)
     process = processes.start(
         "emulator",
-        [sys.executable, "-m", "acr_emulator", "--port", str(port), *args],
+        [sys.executable, "-m", "acr_emulator", "--strict", "--port", str(port), *args],
         {"ACR_AUTH_KEY": key},
         # TEST_EMULATOR_DIR runs another checkout's emulator (e.g. while this one is being edited).
         cwd=Path(os.environ.get("TEST_EMULATOR_DIR", ROOT)),

@@ -148,13 +148,36 @@ def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, pa
     assert any('"snapshot"' in str(frame) for frame in sent)
 
 
-def test_an_undocumented_value_type_shows_as_unsupported(stack, staff_user, page):
+def test_undocumented_value_types_tick_by_their_fields_or_show_as_unsupported(
+    stack, staff_user, page, redis_db
+):
     base_url, emulator = stack
     log_in(page, base_url)
     page.goto(base_url + "/boards/all/")
+
+    # LWCALL01 sends MAX_DURATION, a type no document names, with the DURATION fields: it ticks
+    # like a duration, one call counting up.
+    selector = '[data-metric-id="LWCALL01"][data-category=""]'
+    longest = page.locator(selector)
+    expect(longest).to_have_attribute("data-state", "live", timeout=20_000)
+    started, first = time.monotonic(), int(longest.get_attribute("data-value"))
+    page.wait_for_function(
+        "([selector, first]) => Number(document.querySelector(selector).dataset.value) - first"
+        " >= 2000",
+        arg=[selector, first],
+        timeout=10_000,
+    )
+    advanced = int(longest.get_attribute("data-value")) - first
+    elapsed_ms = (time.monotonic() - started) * 1000
+    assert elapsed_ms - 1500 <= advanced <= elapsed_ms + 1100
+    assert re.fullmatch(r"\d\d:\d\d", longest.locator(".tile-value").inner_text())
+    record = json.loads(redis_db.hget("acr:live:record", "LWCALL01\x1f"))
+    assert record["value"]["type"] == "DURATION"
+    assert record["value"]["upstream_type"] == "MAX_DURATION"  # kept for a tile to show
+
+    # An undocumented type with no field to read a number from shows as unsupported.
     tile = page.locator('[data-metric-id="AVLGRP01"][data-category="Sales"]')
     expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
-
     emulator.control("faults", {"unknown_type": True})
 
     expect(tile).to_have_attribute("data-state", "error", timeout=10_000)

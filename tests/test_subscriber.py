@@ -83,7 +83,9 @@ async def upstream_in_this_loop(settings, redis_db):
     from acr_emulator import EmulatorConfig, create_app
 
     runner = web.AppRunner(
-        create_app(EmulatorConfig(auth_key="in-loop-key", scenario="static", init_seconds=0))
+        create_app(
+            EmulatorConfig(auth_key="in-loop-key", scenario="static", init_seconds=0, strict=True)
+        )
     )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

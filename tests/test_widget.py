@@ -80,6 +80,20 @@ def average(total_ms, calls, waiting=0):
             "High demand: about 12 min",
         ),
         (
+            {
+                # More counting down than up: computed below zero, read as 0 (values.py).
+                "wait": {
+                    "state": "live",
+                    "value": {**average(1_000, 10)["value"], "down": 2, "last_update_ms": 0},
+                },
+                "queue": count(0),
+                "agents": count(1),
+            },
+            False,
+            "open",
+            "Current wait: under 1 min · 0 callers ahead",
+        ),
+        (
             {"wait": average(30_000, 10), "queue": count(0), "agents": count(0)},
             False,
             "closed",

@@ -336,7 +336,8 @@ class Stack:
 
     async def start_emulator(self, *args: str) -> float:
         if args or not self.emulator.args:
-            self.emulator.args = ["--scenario", "static", "--init-seconds", "1", *args]
+            # Strict, as in the tests: only the documented request forms are answered.
+            self.emulator.args = ["--strict", "--scenario", "static", "--init-seconds", "1", *args]
         process = self.procs.start(
             "emulator",
             [PYTHON, "-m", "acr_emulator", "--port", str(self.emulator.port), *self.emulator.args],

@@ -120,7 +120,7 @@ def build_payload(
         ahead = int(ahead)
     if wait_ms is None or too_few:
         return unknown
-    minutes, words = wait_text(max(wait_ms, 0), config)
+    minutes, words = wait_text(wait_ms, config)
     state = "high_demand" if wait_ms >= config["high_demand_seconds"] * 1000 else "open"
     text = texts[state].format(wait=words, ahead="" if ahead is None else ahead, minutes=minutes)
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 import httpx
 
@@ -120,18 +120,32 @@ async def fetch_catalog(client: httpx.AsyncClient) -> list[CatalogMetric]:
         raise BadResponse(f"metric catalog unreadable: {exc}") from exc
 
 
+def values_query(ids: list[str]) -> str:
+    """`id=A,B,C`: ONE id parameter holding a comma-separated list, the form 4.2 documents ("Either
+    one metric ID, or a comma-separated list of metric IDs"); a server that reads one `id` (a
+    servlet's getParameter) would answer only the first of `id=A&id=B`.
+
+    The commas go unencoded: a comma is legal in a query (an RFC 3986 sub-delimiter) and reaches
+    the server's code as a comma whether it splits the decoded parameter (getParameter decodes
+    first, so `%2C` would work there too) or the raw query string (where `%2C` would not). Each id
+    is percent-encoded; an id that itself holds a comma cannot be sent in this form at all.
+    """
+    return "id=" + ",".join(quote(metric_id, safe="") for metric_id in ids)
+
+
 def split_ids(ids: list[str], max_chars: int = MAX_QUERY_CHARS) -> list[list[str]]:
-    """Batches of ids whose repeated `id=` query stays under max_chars."""
+    """Batches of ids whose values_query stays under max_chars (an id too long for that on its
+    own goes alone)."""
     batches: list[list[str]] = []
     current: list[str] = []
-    length = 0
+    length = 0  # of values_query(current)
     for metric_id in ids:
-        part = len(urlencode({"id": metric_id})) + 1
-        if current and length + part > max_chars:
+        part = len(quote(metric_id, safe=""))
+        if current and length + 1 + part > max_chars:
             batches.append(current)
-            current, length = [], 0
+            current = []
+        length = length + 1 + part if current else len("id=") + part
         current.append(metric_id)
-        length += part
     if current:
         batches.append(current)
     return batches
@@ -140,9 +154,7 @@ def split_ids(ids: list[str], max_chars: int = MAX_QUERY_CHARS) -> list[list[str
 async def _fetch_values_once(
     client: httpx.AsyncClient, ids: list[str], known_ids: set[str]
 ) -> ValuesResponse:
-    status, body = await _request(
-        client, "/realtime/metrics/values?" + urlencode({"id": ids}, True)
-    )
+    status, body = await _request(client, "/realtime/metrics/values?" + values_query(ids))
     # 206 is documented for "some still initializing"; an older text says 400 with the same
     # body. A 400 whose body has no `initializing` list is a real client error.
     if status in (200, 206) or (
@@ -161,7 +173,7 @@ async def _fetch_values_once(
 async def fetch_values(
     client: httpx.AsyncClient, ids: list[str], known_ids: set[str]
 ) -> ValuesBatch:
-    """GET /realtime/metrics/values?id=…: values of ready metrics and the initializing ones.
+    """GET /realtime/metrics/values?id=A,B,…: values of ready metrics and the initializing ones.
 
     One refused id (403/404) fails its whole request, so a refused batch is split in halves until
     the refused ids are isolated; the others still get their values.

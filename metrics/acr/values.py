@@ -6,8 +6,9 @@ Nothing here does I/O or reads the clock: every function that needs "now" takes 
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,22 @@ class CatalogMetric:
     categories: tuple[str, ...]
 
 
+# The value types the docs name. Another name is read by the fields its value carries
+# (parse_value), and keeps its own name in `upstream_type` (None: the documented one).
+COUNT = "COUNT"
+DURATION = "DURATION"
+AVERAGE_DURATION = "AVERAGE_DURATION"
+DOCUMENTED_TYPES = (COUNT, DURATION, AVERAGE_DURATION)
+DURATION_FIELDS = ("finishedDuration", "numCountingUp", "numCountingDown")
+# The raw JSON kept of an unsupported value, for the log: enough to see its shape.
+RAW_CHARS = 500
+
+
 @dataclass(frozen=True)
 class CountValue:
     count: int
     last_update_ms: int
+    upstream_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ class DurationValue:
     counting_up: int
     counting_down: int
     last_update_ms: int
+    upstream_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,14 +59,16 @@ class AverageDurationValue:
     counting_down: int
     count: int
     last_update_ms: int
+    upstream_type: str | None = None
 
 
 @dataclass(frozen=True)
 class UnsupportedValue:
-    """A value type no document names; shown as unsupported rather than guessed at."""
+    """A value with no field we can read a number from; shown as unsupported, not guessed at."""
 
     type_name: str
     last_update_ms: int | None
+    raw: str = ""  # its JSON, cut to RAW_CHARS
 
 
 Value = CountValue | DurationValue | AverageDurationValue | UnsupportedValue
@@ -84,9 +100,12 @@ class ValuesResponse:
 
 
 def duration_ms(value: DurationValue | AverageDurationValue, *, at_ms: int) -> int:
-    """finishedDuration + (numCountingUp - numCountingDown) * (atTime - lastUpdateTime)."""
+    """finishedDuration + (numCountingUp - numCountingDown) * (atTime - lastUpdateTime), and 0
+    where that falls below 0: a negative wait or talk time never means anything (more counting
+    down than up, an upstream clock ahead of ours, a value sent below 0). The one place this
+    rule lives: tiles, alerts, history, sorting and the widget all read values through here."""
     running = value.counting_up - value.counting_down
-    return value.finished_ms + running * (at_ms - value.last_update_ms)
+    return max(0, value.finished_ms + running * (at_ms - value.last_update_ms))
 
 
 def average_ms(value: AverageDurationValue, *, at_ms: int) -> float | None:
@@ -168,28 +187,52 @@ def parse_value(obj: Any) -> Value:
     if not isinstance(obj, dict):
         raise PayloadError(f"value is not an object: {obj!r}")
     kind = obj.get("type")
-    if kind == "COUNT":
-        return CountValue(
-            count=_integer(obj, "count", minimum=0),
-            last_update_ms=parse_timestamp_ms(obj.get("lastUpdateTime")),
-        )
-    if kind in ("DURATION", "AVERAGE_DURATION"):
-        fields = {
-            "finished_ms": _integer(obj, "finishedDuration"),
-            "counting_up": _integer(obj, "numCountingUp", minimum=0),
-            "counting_down": _integer(obj, "numCountingDown", minimum=0),
-            "last_update_ms": parse_timestamp_ms(obj.get("lastUpdateTime")),
-        }
-        if kind == "DURATION":
-            return DurationValue(**fields)
-        return AverageDurationValue(count=_integer(obj, "count", minimum=0), **fields)
-    if isinstance(kind, str) and kind:
+    if not isinstance(kind, str) or not kind:
+        raise PayloadError(f"value has no type: {obj!r}")
+    if kind in DOCUMENTED_TYPES:
+        return _read_as(kind, obj)
+    # The docs speak of "several different types" of values but name only these three, so a
+    # real server may send others (e.g. MAX_DURATION for a longest wait): such a value is read by
+    # the documented fields it carries, and is unsupported only when it has none we can read.
+    shape = _shape(obj)
+    if shape is not None:
         try:
-            last = parse_timestamp_ms(obj.get("lastUpdateTime"))
+            return replace(_read_as(shape, obj), upstream_type=kind)
         except PayloadError:
-            last = None
-        return UnsupportedValue(type_name=kind, last_update_ms=last)
-    raise PayloadError(f"value has no type: {obj!r}")
+            pass
+    try:
+        last = parse_timestamp_ms(obj.get("lastUpdateTime"))
+    except PayloadError:
+        last = None
+    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    return UnsupportedValue(type_name=kind, last_update_ms=last, raw=raw[:RAW_CHARS])
+
+
+def _shape(obj: dict[str, Any]) -> str | None:
+    """The documented type whose fields a value carries: the duration fields and `count` an
+    average, the duration fields a duration, `count` alone a count; None for anything else."""
+    carried = [name in obj for name in DURATION_FIELDS]
+    if all(carried):
+        return AVERAGE_DURATION if "count" in obj else DURATION
+    if not any(carried) and "count" in obj:
+        return COUNT
+    return None
+
+
+def _read_as(kind: str, obj: dict[str, Any]) -> CountValue | DurationValue | AverageDurationValue:
+    """A value strictly as the documented type `kind`: every field it is documented with."""
+    last_update_ms = parse_timestamp_ms(obj.get("lastUpdateTime"))
+    if kind == COUNT:
+        return CountValue(_integer(obj, "count", minimum=0), last_update_ms)
+    fields = {
+        "finished_ms": _integer(obj, "finishedDuration"),
+        "counting_up": _integer(obj, "numCountingUp", minimum=0),
+        "counting_down": _integer(obj, "numCountingDown", minimum=0),
+        "last_update_ms": last_update_ms,
+    }
+    if kind == DURATION:
+        return DurationValue(**fields)
+    return AverageDurationValue(count=_integer(obj, "count", minimum=0), **fields)
 
 
 def parse_metric_value(obj: Any) -> MetricValue:
@@ -232,8 +275,13 @@ def parse_catalog(data: Any) -> list[CatalogMetric]:
 def parse_initializing_item(item: Any, known_ids: set[str]) -> Initializing:
     """One `initializing` element. The vendor text says it holds metric ids, or for metrics with
     a category selection "a combination of the metric ID and the category value", without saying
-    how they are combined. So we accept a bare id, an id followed by any one separator character
-    and a category value, and a `{metricId, categoryValue}` object like a result key.
+    how they are combined. So we accept a bare id, a known id followed by any one separator
+    character and a category value (perhaps "", as a NONE metric's), and a `{metricId,
+    categoryValue}` object like a result key.
+
+    The longest known id that fits wins, so ids that are prefixes of others are told apart. A
+    letter or digit is never a separator: metric ids are made of them ("K0FLAEB6"), so after a
+    known id one is more of a longer id, e.g. a metric created since we read the catalog.
     """
     if isinstance(item, dict):
         category = item.get("categoryValue")
@@ -245,7 +293,8 @@ def parse_initializing_item(item: Any, known_ids: set[str]) -> Initializing:
     if text in known_ids:
         return Initializing(metric_id=text, category=None)
     for metric_id in sorted(known_ids, key=len, reverse=True):
-        if text.startswith(metric_id) and len(text) > len(metric_id) + 1:
+        separator = text[len(metric_id) : len(metric_id) + 1]
+        if text.startswith(metric_id) and separator and not separator.isalnum():
             return Initializing(metric_id=metric_id, category=text[len(metric_id) + 1 :])
     return Initializing(metric_id=text, category=None)
 
@@ -283,40 +332,49 @@ def parse_frame(data: Any) -> list[MetricValue]:
 
 
 def value_to_wire(value: Value) -> dict[str, Any]:
-    """The fields a browser needs to show and tick a value (all times in upstream ms)."""
-    if isinstance(value, CountValue):
-        return {"type": "COUNT", "count": value.count, "last_update_ms": value.last_update_ms}
+    """The fields a browser needs to show and tick a value (all times in upstream ms). `type` is
+    always one a browser knows (COUNT, DURATION, AVERAGE_DURATION or UNSUPPORTED); a type name
+    no document gives is kept beside it as `upstream_type`, for a tile to show."""
+    wire: dict[str, Any]
     if isinstance(value, UnsupportedValue):
         return {
             "type": "UNSUPPORTED",
             "upstream_type": value.type_name,
             "last_update_ms": value.last_update_ms,
+            "raw": value.raw,
         }
-    wire = {
-        "type": "DURATION" if isinstance(value, DurationValue) else "AVERAGE_DURATION",
-        "finished_ms": value.finished_ms,
-        "up": value.counting_up,
-        "down": value.counting_down,
-        "last_update_ms": value.last_update_ms,
-    }
-    if isinstance(value, AverageDurationValue):
-        wire["count"] = value.count
+    if isinstance(value, CountValue):
+        wire = {"type": COUNT, "count": value.count}
+    else:
+        wire = {
+            "type": DURATION if isinstance(value, DurationValue) else AVERAGE_DURATION,
+            "finished_ms": value.finished_ms,
+            "up": value.counting_up,
+            "down": value.counting_down,
+        }
+        if isinstance(value, AverageDurationValue):
+            wire["count"] = value.count
+    wire["last_update_ms"] = value.last_update_ms
+    if value.upstream_type is not None:
+        wire["upstream_type"] = value.upstream_type
     return wire
 
 
 def value_from_wire(wire: dict[str, Any]) -> Value:
     """The inverse of value_to_wire."""
     kind = wire["type"]
-    if kind == "COUNT":
-        return CountValue(count=wire["count"], last_update_ms=wire["last_update_ms"])
     if kind == "UNSUPPORTED":
-        return UnsupportedValue(wire["upstream_type"], wire["last_update_ms"])
+        return UnsupportedValue(wire["upstream_type"], wire["last_update_ms"], wire.get("raw", ""))
+    upstream_type = wire.get("upstream_type")
+    if kind == COUNT:
+        return CountValue(wire["count"], wire["last_update_ms"], upstream_type)
     fields = {
         "finished_ms": wire["finished_ms"],
         "counting_up": wire["up"],
         "counting_down": wire["down"],
         "last_update_ms": wire["last_update_ms"],
+        "upstream_type": upstream_type,
     }
-    if kind == "DURATION":
+    if kind == DURATION:
         return DurationValue(**fields)
     return AverageDurationValue(count=wire["count"], **fields)

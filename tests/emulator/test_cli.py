@@ -63,3 +63,13 @@ def test_it_serves_then_stops_cleanly_on_sigterm():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_strict_is_off_unless_asked_for():
+    from acr_emulator.__main__ import build_parser, config_from_args
+
+    def config(*flags: str):
+        return config_from_args(build_parser().parse_args(["--auth-key", "k", *flags]))
+
+    assert config().strict is False
+    assert config("--strict").strict is True

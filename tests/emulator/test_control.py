@@ -95,6 +95,17 @@ async def test_set_value_defaults_the_time_to_now_and_returns_the_result(emulato
     }
 
 
+async def test_a_metric_of_an_undocumented_type_is_set_in_that_type(emulator, http):
+    value = {"type": "MAX_DURATION", "finishedDuration": 5_000, "numCountingUp": 1}
+    body = {"metricId": "LWCALL01", "categoryValue": "", "value": value}
+    response = await http.post(f"{emulator.base}/_emulator/values", json=body)
+    assert response.status_code == 200
+    assert response.json()["value"]["type"] == "MAX_DURATION"
+    body["value"] = {**value, "type": "DURATION"}
+    response = await http.post(f"{emulator.base}/_emulator/values", json=body)
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize("spelling", ["", None, "Calls Answered Today"])
 async def test_a_none_metric_accepts_any_spelling_of_its_category_value(emulator, http, spelling):
     body = {
@@ -182,3 +193,15 @@ async def test_cold_makes_every_metric_initialize_again(start_emulator, http):
     assert (
         await http.get(emulator.values_url("CIQGRP01"), headers=emulator.auth)
     ).status_code == 206
+
+
+async def test_strict_mode_can_be_switched_at_run_time(emulator, http):
+    url = f"{emulator.base}/_emulator/strict"
+    assert (await http.get(url)).json() == {"strict": False}
+    assert (await http.post(url, json={"strict": True})).json() == {"strict": True}
+    response = await http.get(
+        emulator.url("/realtime/metrics/values?id=CIQGRP01&id=AVLGRP01"), headers=emulator.auth
+    )
+    assert {r["key"]["metricId"] for r in response.json()["results"]} == {"CIQGRP01"}
+    assert (await http.post(url, json={"strict": "yes"})).status_code == 400
+    assert (await http.post(url, json={})).status_code == 400

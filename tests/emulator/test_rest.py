@@ -160,6 +160,30 @@ async def test_static_values_have_the_documented_fields(emulator, http):
     assert all(WIRE_TS.match(v["lastUpdateTime"]) for v in values.values())
 
 
+async def test_a_longest_wait_comes_as_an_undocumented_type_with_the_duration_fields(
+    emulator, http
+):
+    # The docs speak of "several different types" of values and name three; a real server may
+    # well send e.g. MAX_DURATION (spec 6.5), so one metric does, with the DURATION fields.
+    listing = (await http.get(emulator.url("/realtime/metrics"), headers=emulator.auth)).json()
+    assert {"metricId": "LWCALL01", "categoryType": "NONE", "categorySelection": []}.items() <= (
+        next(m for m in listing if m["metricId"] == "LWCALL01").items()
+    )
+    body = (await http.get(emulator.values_url("LWCALL01"), headers=emulator.auth)).json()
+    assert body["results"] == [
+        {
+            "key": {"metricId": "LWCALL01", "categoryValue": ""},
+            "value": {
+                "lastUpdateTime": "2024-03-12T10:00:00.000-06:00",
+                "finishedDuration": 45_000,
+                "numCountingUp": 1,
+                "numCountingDown": 0,
+                "type": "MAX_DURATION",
+            },
+        }
+    ]
+
+
 async def test_last_update_time_uses_the_configured_offset(start_emulator, http):
     emulator = await start_emulator(utc_offset="+05:30")
     body = (await http.get(emulator.values_url("CANTOD01"), headers=emulator.auth)).json()
@@ -277,3 +301,37 @@ async def test_the_agent_mapping_joins_agent_category_values(emulator, http, pre
     assert sorted(mapping.values()) == sorted(a.display for a in AGENTS)
     assert all(re.fullmatch(r".+\(\d+\)", name) for name in mapping.values())
     assert (await http.get(emulator.url("/agents/mapping", prefix))).status_code == 401
+
+
+# --- strict: only the documented forms -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # 4.2 documents one id parameter holding "a comma-separated list of metric IDs".
+        ("id=CIQGRP01,AVLGRP01", ["CIQGRP01", "AVLGRP01"]),
+        ("id=CIQGRP01%2CAVLGRP01", ["CIQGRP01", "AVLGRP01"]),
+        # A repeated id reads as its first, as a servlet's getParameter("id") would.
+        ("id=CIQGRP01&id=AVLGRP01", ["CIQGRP01"]),
+        ("id=CIQGRP01&id=NOPE0001", ["CIQGRP01"]),
+    ],
+)
+async def test_strict_values_read_one_id_parameter_with_a_comma_list(
+    start_emulator, http, query, expected
+):
+    emulator = await start_emulator(strict=True)
+    response = await http.get(
+        emulator.url(f"/realtime/metrics/values?{query}"), headers=emulator.auth
+    )
+    assert response.status_code == 200
+    assert list(dict.fromkeys(m for m, _ in keys_of(response.json()))) == expected
+    assert emulator.engine.stats()["values_ids_total"] == len(expected)
+
+
+async def test_strict_values_still_refuse_an_unknown_id_in_the_list(start_emulator, http):
+    emulator = await start_emulator(strict=True)
+    response = await http.get(
+        emulator.url("/realtime/metrics/values?id=CIQGRP01,NOPE0001"), headers=emulator.auth
+    )
+    assert response.status_code == 404

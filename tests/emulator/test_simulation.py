@@ -61,6 +61,13 @@ def check_step(center, store, events) -> list[tuple[str, str]]:
             queue = center.queues[category]
             assert new.finished_ms == (at - queue[0].arrived_ms if queue else 0)
             assert new.counting_up == (1 if queue else 0)
+        elif metric_id == "LWCALL01":
+            left_queue = [e for e in events if e.kind in ("answer", "abandon")]
+            if not left_queue:
+                assert jump == 0, f"{key} jumped {jump} ms with nobody leaving a queue"
+            arrived = [call.arrived_ms for queue in center.queues.values() for call in queue]
+            assert new.finished_ms == (at - min(arrived) if arrived else 0)
+            assert new.counting_up == (1 if arrived else 0)
     for group in GROUPS:
         assert store.get(("CIQGRP01", group)).count == len(center.queues[group])
         available = store.get(("AVLGRP01", group)).count

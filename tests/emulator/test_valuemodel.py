@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acr_emulator.valuemodel import (
+    MAX_DURATION,
     AverageDurationValue,
     CountValue,
     DurationValue,
@@ -100,7 +101,12 @@ def test_value_to_json_uses_the_documented_fields():
 
 @pytest.mark.parametrize(
     "value",
-    [CountValue(T0, 3), DurationValue(T0, 5, 1, 0), AverageDurationValue(T0, 9, 1, 2, 3)],
+    [
+        CountValue(T0, 3),
+        DurationValue(T0, 5, 1, 0),
+        DurationValue(T0, 5, 1, 0, MAX_DURATION),
+        AverageDurationValue(T0, 9, 1, 2, 3),
+    ],
 )
 def test_value_json_round_trips(value):
     assert value_from_json(value_to_json(value, -360), default_ms=0) == value
@@ -115,7 +121,7 @@ def test_value_json_round_trips(value):
         {"type": "COUNT", "count": 1.5},
         {"type": "DURATION", "numCountingUp": 1},
         {"type": "DURATION", "finishedDuration": 1, "numCountingUp": -1},
-        {"type": "MAX_DURATION", "finishedDuration": 1},
+        {"type": "NO_SUCH_TYPE", "finishedDuration": 1},
         {"count": 1},
         {"type": "COUNT", "count": 1, "lastUpdateTime": 5},
         [],

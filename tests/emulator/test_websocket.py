@@ -240,3 +240,19 @@ async def test_many_subscribers_all_receive_an_update(emulator, http):
         assert all(f[0]["value"]["count"] == 500 for f in frames)
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def test_strict_subscriptions_take_repeated_ids(start_emulator):
+    emulator = await start_emulator(strict=True)
+    async with connect(emulator.ws_url(["CIQGRP01", "AVLGRP01"])) as ws:
+        frames = await receive(ws, 6)
+    assert {f["key"]["metricId"] for f in frames} == {"CIQGRP01", "AVLGRP01"}
+
+
+async def test_strict_subscriptions_read_a_comma_joined_id_as_one_unknown_id(start_emulator):
+    # 5.0 documents only ?id=A&id=B; strict mode reads "A,B" literally: no such metric, 403.
+    emulator = await start_emulator(strict=True)
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(emulator.ws_url(["CIQGRP01,AVLGRP01"])):
+            pass
+    assert refused.value.response.status_code == 403
