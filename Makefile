@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format screenshots clean
 
 run: $(VENV)/.installed-run
 	bash scripts/run.sh
@@ -19,6 +19,10 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Rewrites docs/screenshots/*.png (a plain test run shoots them into a temporary folder).
+screenshots: $(VENV)/.installed-test
+	SCREENSHOTS=1 $(BIN)/pytest tests/test_boards.py -k test_screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'

@@ -45,6 +45,20 @@ def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: floa
     raise RuntimeError(f"{name} did not listen on {port} within {timeout}s")
 
 
+def wait_until(condition, *, timeout: float, what: str, step: float = 0.1):
+    """Calls `condition` until it returns something truthy, and returns that. Fails naming `what`
+    was awaited (and what the condition last returned) when `timeout` seconds pass first: a test
+    waits for the state it needs, never for a guessed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what} (last: {result!r})")
+        time.sleep(step)
+
+
 class Processes:
     """Started processes, stopped (SIGTERM, then SIGKILL) in reverse order."""
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from metrics import live
-from tests.conftest import LOGS, count_record, system_env
+from tests.conftest import LOGS, count_record, system_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,14 +17,18 @@ ACTIVE = "this subscriber is active"
 
 
 def start_subscribers(processes, emulator, redis_url, count=2):
+    """Starts `count` subscribers: the first takes the lease (waited for), the others stand by."""
     env = system_env(emulator, redis_url)
-    subscribers = {}
-    for n in range(count):
-        name = f"subscriber-{n}"
-        subscribers[name] = processes.start(
-            name, [sys.executable, "manage.py", "subscribe_upstream"], env
-        )
-        time.sleep(0.5)  # the first one started takes the lease
+
+    def start(name: str):
+        return processes.start(name, [sys.executable, "manage.py", "subscribe_upstream"], env)
+
+    subscribers = {"subscriber-0": start("subscriber-0")}
+    wait_until(
+        lambda: ACTIVE in log_of("subscriber-0"), timeout=20, what="subscriber-0 to be active"
+    )
+    for n in range(1, count):
+        subscribers[f"subscriber-{n}"] = start(f"subscriber-{n}")
     return subscribers
 
 
@@ -32,19 +36,11 @@ def log_of(name: str) -> str:
     return (LOGS / f"{name}.log").read_text()
 
 
-def wait_until(condition, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout}s: {condition.__doc__ or condition}")
-
-
 def active_subscriber(subscribers) -> str:
     return wait_until(
-        lambda: next((n for n in subscribers if log_of(n).count(ACTIVE) == 1), None), 20
+        lambda: next((n for n in subscribers if log_of(n).count(ACTIVE) == 1), None),
+        timeout=20,
+        what="one subscriber to be active",
     )
 
 
@@ -69,21 +65,25 @@ def set_wait(emulator, redis_db, finished_ms: int) -> None:
         record = json.loads(raw) if raw else None
         return record and (record["value"] or {}).get("finished_ms") == finished_ms
 
-    wait_until(arrived, 10)
+    wait_until(arrived, timeout=10, what=f"LWCGRP01/Support = {finished_ms} ms in the live state")
 
 
 @pytest.mark.parametrize("failure", ["killed", "hung"])
 def test_a_standby_takes_over_within_20_seconds(processes, emulator, redis_db, settings, failure):
     subscribers = start_subscribers(processes, emulator, settings.REDIS_URL)
     first = active_subscriber(subscribers)
-    wait_until(lambda: emulator.stats()["ws_open"] == 1, 15)
+    wait_until(
+        lambda: emulator.stats()["ws_open"] == 1, timeout=15, what="one upstream websocket open"
+    )
     set_wait(emulator, redis_db, 1111)
     assert emulator.stats()["ws_total"] == 1  # the standby holds no upstream socket
 
     started = time.monotonic()
     subscribers[first].send_signal(signal.SIGKILL if failure == "killed" else signal.SIGSTOP)
     second = wait_until(
-        lambda: next((n for n in subscribers if n != first and ACTIVE in log_of(n)), None), 20
+        lambda: next((n for n in subscribers if n != first and ACTIVE in log_of(n)), None),
+        timeout=20,
+        what=f"a standby to take over from {first}",
     )
     set_wait(emulator, redis_db, 2222)
     took = time.monotonic() - started
@@ -94,10 +94,13 @@ def test_a_standby_takes_over_within_20_seconds(processes, emulator, redis_db, s
         subscribers[first].send_signal(signal.SIGCONT)
         wait_until(
             lambda: "lost the subscriber lease" in log_of(first) or "fenced off" in log_of(first),
-            10,
+            timeout=10,
+            what=f"{first}, woken up, to lose its lease",
         )
         set_wait(emulator, redis_db, 3333)
-        wait_until(lambda: emulator.stats()["ws_open"] == 1, 10)
+        wait_until(
+            lambda: emulator.stats()["ws_open"] == 1, timeout=10, what="one upstream websocket open"
+        )
         log = log_of(first)
         woke = max(log.rfind("lost the subscriber lease"), log.rfind("fenced off"))
         assert ACTIVE not in log[woke:]  # it went back to standby, not active again

@@ -2,13 +2,13 @@
 
 import base64
 import json
-import time
 
+import httpx
 import pytest
 
 from metrics import tasks
 from metrics.models import Metric
-from tests.conftest import start_emulator
+from tests.conftest import Emulator, start_emulator, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +22,24 @@ def queued_polls(redis_db) -> list[dict]:
     """The poll tasks waiting in the Celery queue (the broker is the same Redis)."""
     messages = [json.loads(raw) for raw in redis_db.lrange("celery", 0, -1)]
     return [m for m in messages if m["headers"]["task"] == "metrics.tasks.poll_values"]
+
+
+def wait_until_ready(emulator: Emulator, ids: list[str], key: str | None = None) -> None:
+    """Waits until the upstream has finished initializing `ids` (asked directly, not through the
+    code under test, so that its next poll is the first one after the upstream is ready)."""
+
+    def ready() -> bool:
+        if not ids:
+            return True
+        response = httpx.get(
+            f"{emulator.url}/rest/api/v1/realtime/metrics/values",
+            params={"id": ",".join(ids)},
+            headers={"Authorization": f"Bearer {key or emulator.auth_key}"},
+            timeout=5,
+        )
+        return response.status_code == 200 and not response.json()["initializing"]
+
+    wait_until(ready, timeout=10, what=f"the upstream to have {', '.join(ids)} ready")
 
 
 def test_it_shows_initializing_then_the_values_once_ready(upstream, redis_db):
@@ -38,7 +56,7 @@ def test_it_shows_initializing_then_the_values_once_ready(upstream, redis_db):
         sorted(json.loads(base64.b64decode(retry["body"]))[1]["ids"]) == initializing
     )  # polled again soon
 
-    time.sleep(1.2)
+    wait_until_ready(upstream, initializing)
     assert tasks.poll_values(initializing) == []
 
     ready = tiles(redis_db)
@@ -54,20 +72,21 @@ def test_a_restarted_upstream_initializing_again_is_not_shown_with_old_live_numb
 ):
     """After an upstream restart every metric is initializing: a value from before it must not
     go on looking live, and the values come back once the upstream has them again."""
-    tasks.poll_values()
-    time.sleep(1.2)
+    initializing = tasks.poll_values()
+    wait_until_ready(upstream, initializing)
     assert tasks.poll_values() == []
     before = tiles(redis_db)[("CIQGRP01", "Sales")]
     assert before["state"] == "live"
 
     upstream.control("cold", {})  # what a restart does to every metric
-    assert "CIQGRP01" in tasks.poll_values()
+    initializing = tasks.poll_values()
+    assert "CIQGRP01" in initializing
     cold = tiles(redis_db)[("CIQGRP01", "Sales")]
     assert (cold["state"], cold["value"]) == ("initializing", None)
     assert tasks.poll_values() != []  # still initializing: nothing new stored or sent
     assert tiles(redis_db)[("CIQGRP01", "Sales")]["received_ms"] == cold["received_ms"]
 
-    time.sleep(1.2)
+    wait_until_ready(upstream, initializing)
     assert tasks.poll_values() == []
     after = tiles(redis_db)[("CIQGRP01", "Sales")]
     assert after["state"] == "live" and after["value"]["type"] == "COUNT"
@@ -92,7 +111,7 @@ def test_the_older_400_answer_and_every_initializing_form_work(settings, process
 
     assert "ATTAGT01" in initializing
     assert {r["state"] for r in tiles(redis_db).values()} == {"initializing"}
-    time.sleep(1.2)
+    wait_until_ready(emulator, initializing)
     tasks.poll_values()
     assert {r["state"] for r in tiles(redis_db).values()} == {"live"}
 
@@ -122,7 +141,7 @@ def test_a_rotated_key_stops_polling_loudly_and_resumes_with_the_new_key(
     key_file = tmp_path / "acr_key"
     key_file.write_text(upstream.auth_key)
     settings.ACR_AUTH_KEY_FILE = str(key_file)
-    tasks.poll_values()
+    initializing = tasks.poll_values()
     new_key = "rotated-" + upstream.auth_key
     upstream.control("auth-key", {"key": new_key})
 
@@ -134,7 +153,8 @@ def test_a_rotated_key_stops_polling_loudly_and_resumes_with_the_new_key(
     assert upstream.stats()["requests"]["values"] == asked  # the refused key is not retried
 
     key_file.write_text(new_key + "\n")
-    time.sleep(1.1)
+    wait_until_ready(upstream, initializing, key=new_key)
+    asked = upstream.stats()["requests"]["values"]  # counted again: the wait asked it too
     tasks.poll_values()
     assert upstream.stats()["requests"]["values"] == asked + 1
     assert redis_db.hget("acr:status", "poll_error") == ""
