@@ -120,7 +120,7 @@
     let drawn = false;
     let disposed = false;
     let lastPoint = 0;
-    loadPlotly().then(async () => {
+    window.Charts.loadPlotly(root.dataset.plotly).then(async () => {
       if (disposed) return;
       const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
       const data = response.ok ? await response.json() : { t: [], v: [] };
@@ -149,20 +149,6 @@
       if (drawn) window.Plotly.purge(plot);
     };
     return view;
-  }
-
-  let plotlyLoading = null;
-  function loadPlotly() {
-    if (!plotlyLoading) {
-      plotlyLoading = new Promise((resolve, reject) => {
-        const script = el("script");
-        script.src = root.dataset.plotly;
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
-      });
-    }
-    return plotlyLoading;
   }
 
   function span(node, tile) {
