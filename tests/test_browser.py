@@ -125,18 +125,21 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
     assert 3 <= polls <= 7  # ACR_POLL_SECONDS=1 over 5 s, whatever the number of browsers
 
 
-def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, page):
+@pytest.mark.parametrize("path", ["/boards/all/", "/team/"], ids=["board", "team"])
+def test_a_missed_message_makes_the_page_fetch_a_snapshot(stack, staff_user, page, path):
+    """The board's tiles and the team page's cells alike (live.js checks every update)."""
     from metrics import live, services
 
     base_url, _ = stack
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     log_in(page, base_url)
-    page.goto(base_url + "/boards/all/")
+    page.goto(base_url + path)
     support = page.locator('[data-metric-id="CIQGRP01"][data-category="Support"]')
     billing = page.locator('[data-metric-id="CIQGRP01"][data-category="Billing"]')
     expect(support).to_have_attribute("data-state", "live", timeout=20_000)
     time.sleep(2)  # let the initial polls settle
+    sent.clear()  # (a catalog change asks for a snapshot too)
 
     now = int(time.time() * 1000)  # newer than anything the upstream sent
     stored = count_record("CIQGRP01", "Support", 42, now)

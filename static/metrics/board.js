@@ -14,7 +14,6 @@
 
   let catalog = [];
   const records = new Map(); // "metricId\u001fcategory" -> record
-  const metricSeq = new Map(); // metricId -> last per-metric sequence number seen
   let views = []; // what refresh() updates every second
   const displayed = new Set(); // the keys the All-metrics view has a tile for
 
@@ -297,25 +296,18 @@
   function onSnapshot(message) {
     catalog = message.metrics;
     records.clear();
-    metricSeq.clear();
     for (const record of message.tiles) applyRecord(record);
-    for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
     // A configured board is drawn once (a change to it reloads the page); re-drawing it on every
     // snapshot would leave its charts' listeners behind. All metrics follows the catalog.
     if (page.boards) refresh();
     else render();
   }
   function onTiles(message) {
-    let gap = false;
+    // (live.js has checked them for a missed update, and asked for a fresh snapshot if so.)
     let newTile = false;
-    for (const record of message.tiles.slice().sort((a, b) => a.mseq - b.mseq)) {
-      const last = metricSeq.get(record.metric_id) || 0;
-      if (record.mseq > last + 1) gap = true;
-      metricSeq.set(record.metric_id, Math.max(last, record.mseq));
-      newTile = applyRecord(record) || newTile;
-    }
-    if (gap) live.requestSnapshot();
-    else if (newTile) render(); // a category the catalog did not list
+    for (const record of message.tiles) newTile = applyRecord(record) || newTile;
+    // A category the catalog did not list; a snapshot on its way redraws the board anyway.
+    if (newTile && !live.resyncing) render();
     refresh();
   }
   function onMessage(message) {
