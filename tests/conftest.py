@@ -75,6 +75,10 @@ class Processes:
         self.running.append((name, process))
         return process
 
+    def named(self, name: str) -> subprocess.Popen:
+        """The process last started as `name`."""
+        return next(process for started, process in reversed(self.running) if started == name)
+
     def stop_all(self) -> None:
         for _, process in reversed(self.running):
             if process.poll() is None:
@@ -199,21 +203,31 @@ def web_command() -> list[str]:
 WEB_ENV = {"WEB_WORKERS": "1"}
 
 
-def start_stack(processes, redis_url: str, *emulator_args: str):
-    """The whole system on free ports; returns (base URL, emulator)."""
-    emulator = start_emulator(
-        processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
-    )
-    port = free_port()
-    env = system_env(
+def stack_env(emulator: Emulator, redis_url: str) -> dict[str, str]:
+    """The environment of every process of start_stack's system: quick polls and staleness."""
+    return system_env(
         emulator,
         redis_url,
         ACR_POLL_SECONDS="1",
         ACR_CATALOG_SECONDS="5",
         ACR_STALE_SECONDS="3",
     )
+
+
+def start_web(processes: Processes, env: dict[str, str], port: int) -> subprocess.Popen:
+    """The web process on `port` (again, to restart it after a test stopped it)."""
+    return processes.start("web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
+
+
+def start_stack(processes, redis_url: str, *emulator_args: str):
+    """The whole system on free ports; returns (base URL, emulator)."""
+    emulator = start_emulator(
+        processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
+    )
+    port = free_port()
+    env = stack_env(emulator, redis_url)
     python = [sys.executable, "-m"]
-    web = processes.start("web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
+    web = start_web(processes, env, port)
     processes.start(
         "worker",
         [
@@ -298,7 +312,7 @@ def log_in(page, base_url, username="staff_user", path="/"):
 
 
 def count_record(metric_id: str, category: str, count: int, at: int, **extra) -> dict:
-    """A live COUNT record as services store it."""
+    """A live COUNT record as ingest stores it."""
     return {
         "metric_id": metric_id,
         "category": category,

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
+from playwright.sync_api import expect
 
 from dashboard import alerts
 from dashboard.alerts import RuleState, evaluate, in_quiet_hours
@@ -17,7 +18,7 @@ from dashboard.asgi import application
 from metrics import ingest, live
 from metrics.acr import clock
 from metrics.models import AlertEvent, AlertRule, Metric, Team
-from tests.conftest import free_port
+from tests.conftest import free_port, log_in, stack_env, start_web, wait_for_port
 
 RULE = {
     "direction": "above",
@@ -161,3 +162,53 @@ def test_a_supervisor_cannot_watch_another_teams_queue(client):
     assert "not in your team" in refused.content.decode()
     assert client.post("/alerts/", {**form, "category": "Sales"}).status_code == 302
     assert AlertRule.objects.get().category == "Sales"
+
+
+@pytest.fixture
+def sales_queue_alert(staff_user):
+    """staff_user's rule on the Sales queue, which the static scenario keeps above it: with no
+    cooldown it fires on every check (every 5 s)."""
+    queue, _ = Metric.objects.update_or_create(
+        metric_id="CIQGRP01",
+        defaults={"name": "Calls in Queue", "category_type": "GROUP", "categories": ["Sales"]},
+    )
+    return AlertRule.objects.create(
+        owner=staff_user,
+        name="Sales queue",
+        metric=queue,
+        category="Sales",
+        threshold=1,
+        for_seconds=0,
+        cooldown_minutes=0,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerts_reach_the_page_again_within_8_seconds_of_a_web_server_restart(
+    sales_queue_alert, stack, processes, settings, page
+):
+    """The alerts socket reconnects as the boards do (live.js: backoff capped at 8 s), not with
+    a backoff of its own that grows to a minute while the server is down."""
+    base_url, emulator = stack
+    port = int(base_url.rsplit(":", 1)[1])
+    sockets = []  # every alerts socket the page opened
+    page.on("websocket", lambda ws: ws.url.endswith("/ws/alerts/") and sockets.append(ws))
+    # The jitter at its top: every wait is the longest the backoff allows.
+    page.add_init_script("Math.random = () => 1;")
+    log_in(page, base_url)
+    toasts = page.locator(".alert-toast")
+    expect(toasts.first).to_contain_text("Sales queue:", timeout=20_000)
+
+    web = processes.named("web")
+    web.kill()
+    web.wait()
+    for toast in toasts.all():
+        toast.get_by_role("button", name="Dismiss").click()
+    expect(toasts).to_have_count(0)
+    # Five retries, after 0.5, 1, 2, 4 and 8 s: the next wait is the cap, 8 s, not 16. (A backoff
+    # capped at 60 s waits 2, 4, 8, 16 and 32 s, and then a minute.)
+    page.wait_for_event("websocket", lambda ws: len(sockets) >= 6, timeout=25_000)
+
+    wait_for_port(port, start_web(processes, stack_env(emulator, settings.REDIS_URL), port), "web")
+    # Back within the cap (8 s), and a check (every 5 s) fires the rule again: a toast.
+    expect(toasts.first).to_contain_text("Sales queue:", timeout=20_000)

@@ -156,19 +156,23 @@ def test_four_browsers_cost_the_upstream_one_websocket_and_one_poll_stream(
     assert window_s - 2 <= polls <= window_s + 2, (polls, window_s)
 
 
-def test_a_missed_message_makes_the_board_fetch_a_snapshot(stack, staff_user, page):
+@pytest.mark.parametrize("path", ["/boards/all/", "/team/"], ids=["board", "team"])
+def test_a_missed_message_makes_the_page_fetch_a_snapshot(stack, staff_user, page, path):
+    """The board's tiles and the team page's cells alike (live.js checks every update)."""
     from metrics import ingest, live
 
     base_url, _ = stack
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     log_in(page, base_url)
-    page.goto(base_url + "/boards/all/")
+    page.goto(base_url + path)
     support = page.locator('[data-metric-id="CIQGRP01"][data-category="Support"]')
     billing = page.locator('[data-metric-id="CIQGRP01"][data-category="Billing"]')
     expect(support).to_have_attribute("data-state", "live", timeout=20_000)
-    # The initial polls have settled: nothing on the board is still initializing.
-    expect(page.locator('.tile:not([data-state="live"])')).to_have_count(0, timeout=10_000)
+    # The initial polls have settled: nothing on the page is still initializing (and a
+    # catalog change, which asks for a snapshot too, is behind us).
+    settling = page.locator('[data-metric-id][data-state]:not([data-state="live"])')
+    expect(settling).to_have_count(0, timeout=10_000)
     sent_before = len(sent)
 
     now = int(time.time() * 1000)  # newer than anything the upstream sent

@@ -14,7 +14,6 @@
 
   let catalog = [];
   const records = new Map(); // "metricId\u001fcategory" -> record
-  const metricSeq = new Map(); // metricId -> last per-metric sequence number seen
   let views = []; // what refresh() updates every second
   const displayed = new Set(); // the keys the All-metrics view has a tile for
 
@@ -120,7 +119,7 @@
     let drawn = false;
     let disposed = false;
     let lastPoint = 0;
-    loadPlotly().then(async () => {
+    window.Charts.loadPlotly(root.dataset.plotly).then(async () => {
       if (disposed) return;
       const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
       const data = response.ok ? await response.json() : { t: [], v: [] };
@@ -149,20 +148,6 @@
       if (drawn) window.Plotly.purge(plot);
     };
     return view;
-  }
-
-  let plotlyLoading = null;
-  function loadPlotly() {
-    if (!plotlyLoading) {
-      plotlyLoading = new Promise((resolve, reject) => {
-        const script = el("script");
-        script.src = root.dataset.plotly;
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
-      });
-    }
-    return plotlyLoading;
   }
 
   function span(node, tile) {
@@ -311,25 +296,18 @@
   function onSnapshot(message) {
     catalog = message.metrics;
     records.clear();
-    metricSeq.clear();
     for (const record of message.tiles) applyRecord(record);
-    for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
     // A configured board is drawn once (a change to it reloads the page); re-drawing it on every
     // snapshot would leave its charts' listeners behind. All metrics follows the catalog.
     if (page.boards) refresh();
     else render();
   }
   function onTiles(message) {
-    let gap = false;
+    // (live.js has checked them for a missed update, and asked for a fresh snapshot if so.)
     let newTile = false;
-    for (const record of message.tiles.slice().sort((a, b) => a.mseq - b.mseq)) {
-      const last = metricSeq.get(record.metric_id) || 0;
-      if (record.mseq > last + 1) gap = true;
-      metricSeq.set(record.metric_id, Math.max(last, record.mseq));
-      newTile = applyRecord(record) || newTile;
-    }
-    if (gap) live.requestSnapshot();
-    else if (newTile) render(); // a category the catalog did not list
+    for (const record of message.tiles) newTile = applyRecord(record) || newTile;
+    // A category the catalog did not list; a snapshot on its way redraws the board anyway.
+    if (newTile && !live.resyncing) render();
     refresh();
   }
   function onMessage(message) {

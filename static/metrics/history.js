@@ -5,20 +5,6 @@
   const chart = document.getElementById("history-chart");
   const state = document.getElementById("history-state");
   const csv = document.getElementById("history-csv");
-  let plotly = null;
-
-  function loadPlotly() {
-    if (!plotly) {
-      plotly = new Promise((resolve, reject) => {
-        const script = document.createElement("script");
-        script.src = chart.dataset.plotly;
-        script.onload = resolve;
-        script.onerror = reject;
-        document.head.append(script);
-      });
-    }
-    return plotly;
-  }
 
   const hours = document.getElementById("history-hours");
   const from = document.getElementById("history-from");
@@ -57,7 +43,10 @@
     csv.href = chart.dataset.csv + "?" + query;
     state.textContent = "Loading…";
     const started = performance.now();
-    const [response] = await Promise.all([fetch(chart.dataset.url + "?" + query), loadPlotly()]);
+    const [response] = await Promise.all([
+      fetch(chart.dataset.url + "?" + query),
+      window.Charts.loadPlotly(chart.dataset.plotly),
+    ]);
     if (!response.ok) {
       state.textContent = `Cannot show this history (${response.status}).`;
       return;

@@ -1,6 +1,6 @@
-// The live connection of the board and team pages: one websocket to our server, reconnected
-// with backoff, and what its messages tell about time: the server's clock and the data's
-// freshness.
+// The live connection of every page that holds a websocket to our server (the board, the team
+// page, and the alerts of any page): one socket, reconnected with backoff, and what its messages
+// tell about time (the server's clock), the data's freshness and missed updates.
 window.BoardLive = (() => {
   "use strict";
   const OFFSET_SAMPLES = 30;
@@ -10,11 +10,16 @@ window.BoardLive = (() => {
   const reconnectDelay = (attempt) => Math.random() * Math.min(8000, 500 * 2 ** attempt);
 
   // The connection to `path` on this server; live.open(handlers) opens it and keeps it open.
-  // handlers: onOpen(), onMessage(message), onClose(event) (optional: it runs before any
+  // handlers: onMessage(message); optional: onOpen(), onClose(event) (it runs before any
   // reconnect, and may call live.stop()), onReconnecting(attempt).
-  function connection(path) {
+  // A socket with snapshots (the default) gets a snapshot first, then tile updates that carry
+  // per-metric sequence numbers (mseq): live keeps the upstream's status and the staleness limit
+  // from them, and asks for a fresh snapshot when an update shows that one was missed.
+  // { snapshots: false } is a socket without them (the alerts): the connection and clock only.
+  function connection(path, { snapshots = true } = {}) {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
     const offsetSamples = [];
+    const metricSeq = new Map(); // metricId -> the last per-metric sequence number seen
     let socket = null;
     let attempt = 0;
     let handlers = null;
@@ -23,15 +28,19 @@ window.BoardLive = (() => {
       status: {}, // the server's word on the upstream: *_ok_ms, *_error, upstream_offset_ms
       staleMs: 20000,
       brokenSince: null, // when the socket was lost (this browser's clock); null while it is open
+      resyncing: false, // a snapshot was asked for and has not arrived yet
       stopped: false,
       serverNow: () => Date.now() + live.clockOffset,
       // Durations are extrapolated on the upstream's clock, which the server estimates for us.
       upstreamNow: () => live.serverNow() + (live.status.upstream_offset_ms || 0),
       // The server's time of the last word from the upstream, by either path.
       lastConfirmed: () => Math.max(live.status.poll_ok_ms || 0, live.status.ws_ok_ms || 0),
-      isStale: () => live.serverNow() - live.lastConfirmed() > live.staleMs,
+      isStale: () => snapshots && live.serverNow() - live.lastConfirmed() > live.staleMs,
       requestSnapshot() {
-        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "snapshot" }));
+        // (A socket without snapshots takes nothing from the browser: the alerts one closes.)
+        if (!snapshots || !socket || socket.readyState !== WebSocket.OPEN) return;
+        socket.send(JSON.stringify({ type: "snapshot" }));
+        live.resyncing = true;
       },
       stop() { live.stopped = true; },
       open(pageHandlers) {
@@ -47,29 +56,48 @@ window.BoardLive = (() => {
       if (offsetSamples.length > OFFSET_SAMPLES) offsetSamples.shift();
       live.clockOffset = Math.max(...offsetSamples);
     }
+    // Whether `tiles` skip a number in their metric's sequence: an update was missed. In mseq
+    // order, so that updates of one metric that arrive together are not taken for a gap.
+    function missedUpdate(tiles) {
+      let gap = false;
+      for (const record of tiles.slice().sort((a, b) => a.mseq - b.mseq)) {
+        const last = metricSeq.get(record.metric_id) || 0;
+        if (record.mseq > last + 1) gap = true;
+        metricSeq.set(record.metric_id, Math.max(last, record.mseq));
+      }
+      return gap;
+    }
+    function learn(message) {
+      if (message.type === "snapshot") {
+        live.status = message.status;
+        live.staleMs = message.stale_ms;
+        live.resyncing = false;
+        metricSeq.clear();
+        for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
+      } else if (message.type === "status") live.status = message.status;
+      else if (message.type === "tiles" && missedUpdate(message.tiles)) live.requestSnapshot();
+    }
     function openSocket() {
       socket = new WebSocket(url);
       socket.onopen = () => {
         attempt = 0;
         live.brokenSince = null;
-        handlers.onOpen();
+        if (handlers.onOpen) handlers.onOpen();
       };
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (typeof message.server_time_ms === "number") learnClockOffset(message.server_time_ms);
-        if (message.type === "snapshot") {
-          live.status = message.status;
-          live.staleMs = message.stale_ms;
-        } else if (message.type === "status") live.status = message.status;
+        if (snapshots) learn(message);
         handlers.onMessage(message);
       };
       socket.onclose = (event) => {
+        live.resyncing = false; // the next socket starts with a snapshot of its own
         if (handlers.onClose) handlers.onClose(event);
         if (live.stopped) return;
         live.brokenSince = live.brokenSince || Date.now();
         const delay = reconnectDelay(attempt);
         attempt += 1;
-        handlers.onReconnecting(attempt);
+        if (handlers.onReconnecting) handlers.onReconnecting(attempt);
         setTimeout(() => { if (!live.stopped) openSocket(); }, delay);
       };
     }

@@ -147,6 +147,7 @@
       render();
       renderDetail();
     } else if (message.type === "tiles") {
+      // (live.js has checked them for a missed update, and asked for a fresh snapshot if so.)
       for (const record of message.tiles) {
         const key = keyOf(record.metric_id, record.category);
         const known = records.get(key);
