@@ -82,7 +82,7 @@ class Pool:
     def __init__(self, need: int = 1) -> None:
         self.tasks: list[asyncio.Task] = []
         self.records: list[list[tuple[int, float, float, float, float]]] = []
-        self.frames: list[int] = []  # "tiles" messages received, per client
+        self.frames: list[int] = []  # "records" messages received, per client
         self.need = need  # marker tiles per update: it is shown when all have arrived
         self.open = 0
         self.failed: dict[str, int] = {}
@@ -106,13 +106,14 @@ class Pool:
                 try:
                     async for message in ws:
                         now = time.time()
-                        if '"tiles"' not in message:
+                        # "records" since the layout change; "tiles" from a --baseline before it
+                        if '"records"' not in message and '"tiles"' not in message:
                             continue
                         data = json.loads(message)
-                        if data.get("type") != "tiles":
+                        if data.get("type") not in ("records", "tiles"):
                             continue
                         self.frames[index] += 1
-                        for tile in data["tiles"]:
+                        for tile in data.get("records", data.get("tiles", [])):
                             count = (tile.get("value") or {}).get("count", 0)
                             if count < SEQ_BASE:
                                 continue
@@ -328,7 +329,7 @@ async def floor_main(port: int) -> None:
             async for message in ws:
                 data = json.loads(message)
                 data["server_time_ms"] = time.time_ns() // 1_000_000
-                for tile in data["tiles"]:  # the change, as far as the clients know, is now
+                for tile in data["records"]:  # the change, as far as the clients know, is now
                     tile["upstream_ms"] = tile["received_ms"] = data["server_time_ms"]
                 broadcast(clients, json.dumps(data, separators=(",", ":")))
             return
@@ -675,11 +676,11 @@ class Bench:
                     "source": "websocket",
                     "received_ms": now,
                     "seq": seq,
-                    "mseq": seq,
+                    "rseq": seq,
                 }
                 for m, c in tiles
             ]
-            await pub.send(json.dumps({"type": "tiles", "tiles": records}))
+            await pub.send(json.dumps({"type": "records", "records": records}))
 
     async def measure(
         self, target: str, n: int, seconds: float, record: bool = True, label: str = ""

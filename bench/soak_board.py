@@ -191,7 +191,7 @@ class PageCounter:
 
     def frame(self, payload: str | bytes) -> None:
         message = json.loads(payload)
-        self.tiles += len(message["tiles"]) if message["type"] == "tiles" else 0
+        self.tiles += len(message["records"]) if message["type"] == "records" else 0
         self.snapshots += message["type"] == "snapshot"
 
     async def settle(self, target: int, quiet: float = 5, limit: float = 120) -> None:

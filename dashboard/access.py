@@ -84,9 +84,8 @@ def within_scope(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
     return {
         **snapshot,
         "metrics": metrics,
-        "tiles": [
-            t for t in snapshot["tiles"] if t["metric_id"] in kept and scope.allows(t["category"])
+        "records": [
+            r for r in snapshot["records"] if r["metric_id"] in kept and scope.allows(r["category"])
         ],
-        "mseq": {k: v for k, v in snapshot["mseq"].items() if k in kept},
         "agents": {k: v for k, v in snapshot.get("agents", {}).items() if scope.allows(k)},
     }

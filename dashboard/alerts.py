@@ -91,7 +91,7 @@ async def check_all(now_ms: int) -> int:
     snapshot = await live.read_snapshot()
     status = snapshot["status"]
     stale = health.is_stale(status, now_ms=now_ms)
-    by_key = {(r["metric_id"], r["category"]): r for r in snapshot["tiles"]}
+    by_key = {(r["metric_id"], r["category"]): r for r in snapshot["records"]}
     redis = live.get_redis()
     fired = 0
     for rule in rules:

@@ -30,8 +30,7 @@ def only_metrics(snapshot: dict[str, Any], metric_ids: set[str] | None) -> dict[
     return {
         **snapshot,
         "metrics": [m for m in snapshot["metrics"] if m["metric_id"] in metric_ids],
-        "tiles": [t for t in snapshot["tiles"] if t["metric_id"] in metric_ids],
-        "mseq": {k: v for k, v in snapshot["mseq"].items() if k in metric_ids},
+        "records": [r for r in snapshot["records"] if r["metric_id"] in metric_ids],
         "agents": {},  # boards do not need agent ids
     }
 

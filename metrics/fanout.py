@@ -1,9 +1,9 @@
-"""Tile updates from the writer to every browser socket of a web process, the short way.
+"""Record updates from the writer to every browser socket of a web process, the short way.
 
-The writer PUBLISHes each batch once per tile group (a metric's group and the All group) on
+The writer PUBLISHes each batch once per record group (a metric's group and the All group) on
 Redis. Each web process holds one subscription (a Hub per event loop). It reads messages in
 bursts: everything that has arrived by the time the last burst is out. Each message is decoded
-once; each socket then gets ONE frame with all of its tiles from the burst (sockets that want
+once; each socket then gets ONE frame with all of its records from the burst (sockets that want
 the same messages, such as TVs showing the same board, share that frame), written to it
 directly. Through the channel layer every socket instead got its own copy of each message,
 queue, task wake-up and dispatch; and one frame per message meant a board whose metrics
@@ -39,10 +39,10 @@ MAX_BURST = 200
 
 
 def topic(group: str, redis_url: str = "") -> str:
-    """The pub/sub channel of a tile group. Channels are shared by every database of a Redis
+    """The pub/sub channel of a record group. Channels are shared by every database of a Redis
     server, so the name carries the database: sites (or test runs) that share a server on
-    different databases never see each other's tiles."""
-    return f"acr:db{_database(redis_url or settings.REDIS_URL)}:tiles:{group}"
+    different databases never see each other's records."""
+    return f"acr:db{_database(redis_url or settings.REDIS_URL)}:records:{group}"
 
 
 @functools.cache
@@ -51,12 +51,12 @@ def _database(redis_url: str) -> int:
 
 
 async def publish(redis: aioredis.Redis, batches: dict[str, list[dict[str, Any]]]) -> None:
-    """PUBLISHes each group's tiles (writer side), in one round trip. A tile is in several
+    """PUBLISHes each group's records (writer side), in one round trip. A record is in several
     groups (its metric's and All): it is encoded once."""
-    encoded = {id(t): _dumps(t) for tiles in batches.values() for t in tiles}
+    encoded = {id(t): _dumps(t) for records in batches.values() for t in records}
     async with redis.pipeline(transaction=False) as pipe:
-        for group, tiles in batches.items():
-            pipe.publish(topic(group), "[" + ",".join(encoded[id(t)] for t in tiles) + "]")
+        for group, records in batches.items():
+            pipe.publish(topic(group), "[" + ",".join(encoded[id(t)] for t in records) + "]")
         await pipe.execute()
 
 
@@ -65,23 +65,23 @@ def _dumps(value: Any) -> str:
 
 
 def _join(chosen: list[int], parts: list[tuple[str, Any]]) -> str:
-    """Tile arrays, already encoded as JSON, as one array."""
+    """Record arrays, already encoded as JSON, as one array."""
     return "[" + ",".join(parts[i][0][1:-1] for i in chosen if parts[i][0] != "[]") + "]"
 
 
-def frame(encoded_tiles: str, server_time_ms: int) -> str:
-    """The browser's "tiles" message, built around tiles already encoded as JSON."""
-    return f'{{"type":"tiles","tiles":{encoded_tiles},"server_time_ms":{server_time_ms}}}'
+def frame(encoded_records: str, server_time_ms: int) -> str:
+    """The browser's "records" message, built around records already encoded as JSON."""
+    return f'{{"type":"records","records":{encoded_records},"server_time_ms":{server_time_ms}}}'
 
 
 class Listener(Protocol):
-    async def deliver(self, tiles: list[dict[str, Any]], frame: str) -> None: ...
+    async def deliver(self, records: list[dict[str, Any]], frame: str) -> None: ...
 
     async def resync(self) -> None: ...
 
 
 class Hub:
-    """This process's one subscription to the tile topics, shared by all its sockets."""
+    """This process's one subscription to the record topics, shared by all its sockets."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
@@ -124,7 +124,7 @@ class Hub:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((RedisError, OSError)),
             wait=wait_random_exponential(multiplier=0.2, max=5),
-            before_sleep=lambda state: log.warning("tile subscription lost, reconnecting"),
+            before_sleep=lambda state: log.warning("record subscription lost, reconnecting"),
         )
         first = True
         async for attempt in retrying:
@@ -162,18 +162,18 @@ class Hub:
         return burst
 
     async def _fan_out(self, burst: list[dict[str, Any]]) -> None:
-        """Each socket gets one frame holding its tiles from every message of the burst, in
+        """Each socket gets one frame holding its records from every message of the burst, in
         the order they were published."""
-        parts: list[tuple[str, list[dict[str, Any]]]] = []  # (encoded tiles, tiles)
+        parts: list[tuple[str, list[dict[str, Any]]]] = []  # (encoded records, records)
         parts_on: dict[str, list[int]] = {}  # topic: its messages' places in parts
         for message in burst:
             if not self.members.get(message["channel"]):
                 continue
-            encoded = message["data"]  # the tiles' JSON, as the writer encoded it
+            encoded = message["data"]  # the records' JSON, as the writer encoded it
             try:
                 parts.append((encoded, json.loads(encoded)))
             except ValueError:
-                log.error("unreadable tile message on %s", message["channel"])
+                log.error("unreadable record message on %s", message["channel"])
                 continue
             parts_on.setdefault(message["channel"], []).append(len(parts) - 1)
         if not parts:
@@ -185,9 +185,9 @@ class Hub:
             # One per set of topics (per board, in effect), shared by its sockets.
             if topics not in frames:
                 chosen = sorted(i for t in topics for i in parts_on.get(t, ()))
-                tiles = [tile for i in chosen for tile in parts[i][1]]
+                records = [record for i in chosen for record in parts[i][1]]
                 joined = parts[chosen[0]][0] if len(chosen) == 1 else _join(chosen, parts)
-                frames[topics] = (tiles, frame(joined, now_ms))
+                frames[topics] = (records, frame(joined, now_ms))
             return frames[topics]
 
         receivers = set().union(*(self.members.get(t, ()) for t in parts_on))
@@ -211,7 +211,7 @@ class Hub:
 
 def client_name() -> str:
     """The hub's name in Redis's CLIENT LIST: which web process holds which subscription."""
-    return f"acr-tiles-{os.getpid()}"
+    return f"acr-records-{os.getpid()}"
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -48,7 +48,7 @@ def site_health(
     ws_fresh = now_ms - status["ws_ok_ms"] <= stale_ms and not status["ws_error"]
     per_metric: dict[str, Counter] = {m["metric_id"]: Counter() for m in snapshot["metrics"]}
     last_update: dict[str, int] = {}
-    for record in snapshot["tiles"]:
+    for record in snapshot["records"]:
         if record["metric_id"] in per_metric:
             per_metric[record["metric_id"]][record["state"]] += 1
             last_update[record["metric_id"]] = max(
@@ -94,7 +94,7 @@ async def read_health() -> dict[str, Any]:
         subscriber_active = await live.lease_held()
     except RedisError as exc:
         log.error("health: the live store is unavailable: %s", exc)
-        snapshot = {"metrics": [], "tiles": [], "status": live.status_to_wire({})}
+        snapshot = {"metrics": [], "records": [], "status": live.status_to_wire({})}
         snapshot["status"]["poll_error"] = "the live store (Redis) is unavailable"
         subscriber_active = False
     return site_health(

@@ -86,7 +86,7 @@ async def record_samples() -> int:
     if health.is_stale(status, now_ms=now):
         return 0
     rows = records.sample_values(
-        snapshot["tiles"], upstream_at_ms=moment + status["upstream_offset_ms"]
+        snapshot["records"], upstream_at_ms=moment + status["upstream_offset_ms"]
     )
     return await sync_to_async(save_samples)(rows, _moment(moment))
 

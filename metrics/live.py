@@ -33,7 +33,7 @@ LIVE_RECORD = PREFIX + "live:record"
 LIVE_SEQ = PREFIX + "live:seq"
 LIVE_ARRIVED = PREFIX + "live:arrived"
 SEQ = PREFIX + "seq"
-METRIC_SEQ = PREFIX + "metric:seq"
+RECORD_SEQ = PREFIX + "record:seq"
 STATUS = PREFIX + "status"
 AGENTS = PREFIX + "agents"
 CLOCK_BOUNDS = PREFIX + "clock:bounds"
@@ -62,7 +62,7 @@ def metric_group(metric_id: str) -> str:
 # exceptions:
 # - a repeat (the same value at the same time: the poll and the websocket both deliver it) is
 #   not stored or published again;
-# - a poll reply (ARGV[7]: when it was asked, in µs on Redis's clock) that was in flight while a
+# - a poll reply (ARGV[6]: when it was asked, in µs on Redis's clock) that was in flight while a
 #   record newer by upstream time arrived, is dropped: the stored record came after the
 #   question, so it is newer news than the answer. That is the race the ordering guard is
 #   for, and only a poll reply is held to it: a websocket frame is the upstream's word at the
@@ -75,20 +75,20 @@ local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local o = tonumber(old)
   if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
-  if ARGV[7] ~= '' and n < o then
+  if ARGV[6] ~= '' and n < o then
     local arrived = tonumber(redis.call('HGET', KEYS[8], ARGV[1]) or '0')
-    if arrived >= tonumber(ARGV[7]) then return {0} end
+    if arrived >= tonumber(ARGV[6]) then return {0} end
   end
 end
 local now = redis.call('TIME')
 local seq = redis.call('INCR', KEYS[5])
-local mseq = redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
+local rseq = redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[1], seq)
 redis.call('HSET', KEYS[8], ARGV[1], tonumber(now[1]) * 1000000 + tonumber(now[2]))
-return {seq, mseq}
+return {seq, rseq}
 """
 _WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
@@ -165,7 +165,7 @@ async def write_records(
     otherwise).
     """
     redis = get_redis()
-    keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, METRIC_SEQ, LIVE_ARRIVED]
+    keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, RECORD_SEQ, LIVE_ARRIVED]
     for loaded in (False, True):
         # EVALSHA straight away: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a
         # round trip on every write of the live path. Redis forgets scripts when it restarts:
@@ -182,7 +182,6 @@ async def write_records(
                     compared,
                     _dumps(record),
                     fence,
-                    record["metric_id"],
                     "" if asked_us is None else asked_us,
                 )
             try:
@@ -195,7 +194,7 @@ async def write_records(
     if any(result[0] == -1 for result in results):
         raise LeaseLost("the subscriber lease is held by another process")
     return [
-        {**record, "seq": result[0], "mseq": result[1]}
+        {**record, "seq": result[0], "rseq": result[1]}
         for record, result in zip(records, results, strict=True)
         if result[0]
     ]
@@ -208,24 +207,28 @@ async def redis_time_us() -> int:
 
 
 async def read_snapshot() -> dict[str, Any]:
-    """Catalog, every record with its sequence number, the status, and the current sequences
-    (global and per metric), read in one transaction so they cover exactly what is returned."""
+    """Catalog, every record with its sequence numbers (global `seq`, and `rseq`, its own
+    (metric, category)'s: a browser that sees an update skip one missed it, whatever subset of
+    records it is sent), the status and the global sequence, read in one transaction so they
+    cover exactly what is returned."""
     async with get_redis().pipeline(transaction=True) as pipe:
         pipe.get(CATALOG)
         pipe.hgetall(LIVE_RECORD)
         pipe.hgetall(LIVE_SEQ)
+        pipe.hgetall(RECORD_SEQ)
         pipe.hgetall(STATUS)
         pipe.get(SEQ)
-        pipe.hgetall(METRIC_SEQ)
         pipe.hgetall(AGENTS)
-        catalog, records, seqs, status, seq, metric_seqs, agents = await pipe.execute()
-    tiles = [{**json.loads(raw), "seq": int(seqs.get(field, 0))} for field, raw in records.items()]
+        catalog, stored, seqs, rseqs, status, seq, agents = await pipe.execute()
+    records = [
+        {**json.loads(raw), "seq": int(seqs.get(field, 0)), "rseq": int(rseqs.get(field, 0))}
+        for field, raw in stored.items()
+    ]
     return {
         "metrics": json.loads(catalog) if catalog else [],
-        "tiles": tiles,
+        "records": records,
         "status": status_to_wire(status),
         "seq": int(seq or 0),
-        "mseq": {metric_id: int(n) for metric_id, n in metric_seqs.items()},
         "agents": agents,  # display name -> AgentId, from the upstream's agent mapping
     }
 

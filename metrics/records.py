@@ -33,7 +33,7 @@ class Record(TypedDict):
     source: Literal["poll", "websocket"]
     received_ms: int  # our clock
     seq: NotRequired[int]  # set by the live store on every accepted write
-    mseq: NotRequired[int]
+    rseq: NotRequired[int]  # the sequence of this (metric, category)'s writes
 
 
 # upstream_ms of a record without a value: below any real timestamp, so a poll reply without a

@@ -176,12 +176,18 @@ def test_a_missed_message_makes_the_page_fetch_a_snapshot(stack, staff_user, pag
     sent_before = len(sent)
 
     now = int(time.time() * 1000)  # newer than anything the upstream sent
-    stored = count_record("CIQGRP01", "Support", 42, now)
-    in_thread(live.write_records, [stored])  # stored, never published
-    in_thread(ingest.store_and_publish, [count_record("CIQGRP01", "Billing", 43, now)])
+    # Two updates the page never gets (stored, never published): Billing's, and one of
+    # Support's, which the next Support update shows was missed.
+    missed = [
+        count_record("CIQGRP01", "Billing", 41, now),
+        count_record("CIQGRP01", "Support", 42, now),
+    ]
+    in_thread(live.write_records, missed)
+    in_thread(ingest.store_and_publish, [count_record("CIQGRP01", "Support", 43, now + 1)])
 
-    expect(billing).to_have_attribute("data-value", "43", timeout=10_000)
-    expect(support).to_have_attribute("data-value", "42", timeout=10_000)
+    expect(support).to_have_attribute("data-value", "43", timeout=10_000)
+    # Only the fresh snapshot that the gap asked for brings Billing's 41.
+    expect(billing).to_have_attribute("data-value", "41", timeout=10_000)
     assert any('"snapshot"' in str(frame) for frame in sent[sent_before:])
 
 

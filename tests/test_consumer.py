@@ -45,14 +45,14 @@ async def test_it_sends_a_snapshot_then_updates(redis_db):
     snapshot = await communicator.receive_json_from(timeout=5)
     assert snapshot["type"] == "snapshot"
     assert snapshot["seq"] == 1
-    assert [t["value"]["count"] for t in snapshot["tiles"]] == [3]
+    assert [t["value"]["count"] for t in snapshot["records"]] == [3]
     assert isinstance(snapshot["server_time_ms"], int)
 
     asked = await live.redis_time_us()  # a poll is sent; while it is in flight...
     await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 2000)])  # a frame
     update = await communicator.receive_json_from(timeout=5)
-    assert update["type"] == "tiles"
-    assert [(t["seq"], t["value"]["count"]) for t in update["tiles"]] == [(2, 4)]
+    assert update["type"] == "records"
+    assert [(t["seq"], t["value"]["count"]) for t in update["records"]] == [(2, 4)]
 
     # The poll's answer, older than the frame, and a repeat are neither stored nor sent.
     older = count_record("CIQGRP01", "Sales", 9, 1500)
@@ -91,12 +91,12 @@ async def test_a_lost_tile_subscription_is_resumed_and_the_socket_resynced(redis
     while not (resynced and shown == 5):
         message = await communicator.receive_json_from(timeout=10)
         resynced = resynced or message["type"] == "snapshot"
-        [tile] = message["tiles"]
+        [tile] = message["records"]
         shown = tile["value"]["count"]
 
     await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 6, 4000)])
     update = await communicator.receive_json_from(timeout=10)
-    assert [t["value"]["count"] for t in update["tiles"]] == [6]
+    assert [t["value"]["count"] for t in update["records"]] == [6]
     await communicator.disconnect()
 
 
@@ -108,13 +108,13 @@ async def test_tiles_of_another_redis_database_never_arrive(redis_db, settings):
     communicator = await connect(await sync_to_async(session_headers)())
     await communicator.receive_json_from(timeout=5)
     elsewhere = settings.REDIS_URL.rsplit("/", 1)[0] + "/3"
-    foreign = [{**count_record("CIQGRP01", "Sales", 999, 5000), "seq": 1, "mseq": 1}]
+    foreign = [{**count_record("CIQGRP01", "Sales", 999, 5000), "seq": 1, "rseq": 1}]
     await live.get_redis().publish(fanout.topic(live.ALL_GROUP, elsewhere), json.dumps(foreign))
     assert await communicator.receive_nothing(timeout=0.5)
 
     await ingest.store_and_publish([count_record("CIQGRP01", "Sales", 4, 6000)])
     update = await communicator.receive_json_from(timeout=5)
-    assert [t["value"]["count"] for t in update["tiles"]] == [4]
+    assert [t["value"]["count"] for t in update["records"]] == [4]
     await communicator.disconnect()
 
 
@@ -144,8 +144,8 @@ async def test_tiles_that_change_together_reach_each_board_in_one_frame(redis_db
         tvs.append(tv)
 
     updates = [
-        [{**count_record("CIQGRP01", "Sales", 7, 5000), "seq": 1, "mseq": 1}],
-        [{**count_record("AVLGRP01", "Sales", 2, 5000), "seq": 2, "mseq": 1}],
+        [{**count_record("CIQGRP01", "Sales", 7, 5000), "seq": 1, "rseq": 1}],
+        [{**count_record("AVLGRP01", "Sales", 2, 5000), "seq": 2, "rseq": 1}],
     ]
     with redis_db.pipeline(transaction=False) as pipe:  # blocks this loop: the hub reads later
         for update in updates:
@@ -156,7 +156,7 @@ async def test_tiles_that_change_together_reach_each_board_in_one_frame(redis_db
     shown = []
     for tv in tvs:
         message = await tv.receive_json_from(timeout=5)
-        shown.append([(t["metric_id"], t["value"]["count"]) for t in message["tiles"]])
+        shown.append([(t["metric_id"], t["value"]["count"]) for t in message["records"]])
         assert await tv.receive_nothing(timeout=0.3)
         await tv.disconnect()
     assert shown == [[("CIQGRP01", 7), ("AVLGRP01", 2)], [("AVLGRP01", 2)]]

@@ -46,7 +46,11 @@ async def eventually(check, timeout: float = 15.0, what: str = "the condition"):
 async def record(metric_id: str, category: str) -> dict | None:
     snapshot = await live.read_snapshot()
     return next(
-        (r for r in snapshot["tiles"] if (r["metric_id"], r["category"]) == (metric_id, category)),
+        (
+            r
+            for r in snapshot["records"]
+            if (r["metric_id"], r["category"]) == (metric_id, category)
+        ),
         None,
     )
 
@@ -103,7 +107,7 @@ async def test_a_refused_metric_is_asked_again_at_each_catalog_refresh(upstream,
     async def resubscribed():
         snapshot = await live.read_snapshot()
         return any(
-            r["metric_id"] == "CANTOD01" and r["source"] == "websocket" for r in snapshot["tiles"]
+            r["metric_id"] == "CANTOD01" and r["source"] == "websocket" for r in snapshot["records"]
         )
 
     await eventually(resubscribed, what="CANTOD01 back on the websocket")

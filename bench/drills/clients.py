@@ -24,10 +24,10 @@ BATCH = 25  # opened together, then wait: don't flood the accept queue while set
 
 def watch_marker(client: int, message: dict, value: int) -> None:
     """Reports the arrival of the marker value the driver posts after the restart."""
-    if message.get("type") == "tiles" and any(
-        (tile.get("value") or {}).get("count") == value
-        and (tile["metric_id"], tile["category"]) == MARKER
-        for tile in message["tiles"]
+    if message.get("type") == "records" and any(
+        (record.get("value") or {}).get("count") == value
+        and (record["metric_id"], record["category"]) == MARKER
+        for record in message["records"]
     ):
         emit(client, "marker")
 

@@ -3,9 +3,9 @@ keeps exactly what static/metrics/board.js keeps and shows, and reconnects with 
 static/metrics/live.js (the connection module board.js uses).
 
 `BoardView` mirrors board.js's state and rules (keep it in step with board.js and live.js):
-- snapshot: records replaced, per-metric sequences taken from it;
-- tiles: sorted by `mseq`; a record whose `seq` is not above the known one is ignored; a jump
-  in a metric's `mseq` is a gap and asks for a snapshot;
+- snapshot: records replaced, each (metric, category)'s sequence (`rseq`) taken from it;
+- records: sorted by `rseq`; a record whose `seq` is not above the known one is ignored; a
+  jump in a (metric, category)'s `rseq` is a gap and asks for a snapshot;
 - a tile is `stale` when server time minus max(poll_ok_ms, ws_ok_ms) exceeds `stale_ms`
   (an `error` tile stays `error`); the banner says the connection is lost, the data is stale,
   and the upstream's problem (`poll_error` or `ws_error`).
@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from metrics.acr.values import value_at, value_from_wire
+
 Key = tuple[str, str]
 
 # board.js: connect()/socket.onclose
@@ -45,28 +47,19 @@ def backoff_ms(attempt: int) -> float:
 
 
 def raw_value(value: dict[str, Any] | None, at_ms: float) -> float | None:
-    """format.js rawValue: a count, or milliseconds; None when there is no number."""
-    if not value:
+    """format.js rawValue (the formulas of metrics.acr.values): a count, or milliseconds; None
+    when there is no number."""
+    if not value or value.get("type") not in ("COUNT", "DURATION", "AVERAGE_DURATION"):
         return None
-    kind = value.get("type")
-    if kind == "COUNT":
-        return value["count"]
-    if kind in ("DURATION", "AVERAGE_DURATION"):
-        duration = value["finished_ms"] + (value["up"] - value["down"]) * (
-            at_ms - value["last_update_ms"]
-        )
-        if kind == "DURATION":
-            return duration
-        return None if value["count"] == 0 else duration / value["count"]
-    return None
+    return value_at(value_from_wire(value), at_ms=int(at_ms))
 
 
 class BoardView:
-    """board.js's state: records, per-metric sequences, status, clock offset."""
+    """board.js's state: records, per-record sequences (live.js), status, clock offset."""
 
     def __init__(self) -> None:
         self.records: dict[Key, dict[str, Any]] = {}
-        self.metric_seq: dict[str, int] = {}
+        self.record_seq: dict[Key, int] = {}
         self.status: dict[str, Any] = {}
         self.stale_ms = 20_000
         self.offsets: deque[float] = deque(maxlen=30)
@@ -84,17 +77,18 @@ class BoardView:
             self.stale_ms = message["stale_ms"]
             self.status = message["status"]
             self.records.clear()
-            self.metric_seq.clear()
-            for record in message["tiles"]:
+            self.record_seq.clear()
+            for record in message["records"]:
                 self._apply(record)
-            self.metric_seq.update(message["mseq"])
-        elif kind == "tiles":
+                self.record_seq[(record["metric_id"], record["category"])] = record["rseq"]
+        elif kind == "records":
             gap = False
-            for record in sorted(message["tiles"], key=lambda r: r["mseq"]):
-                last = self.metric_seq.get(record["metric_id"], 0)
-                if record["mseq"] > last + 1:
+            for record in sorted(message["records"], key=lambda r: r["rseq"]):
+                key = (record["metric_id"], record["category"])
+                last = self.record_seq.get(key, 0)
+                if record["rseq"] > last + 1:
                     gap = True
-                self.metric_seq[record["metric_id"]] = max(last, record["mseq"])
+                self.record_seq[key] = max(last, record["rseq"])
                 self._apply(record)
             return gap
         elif kind == "status":

@@ -296,23 +296,23 @@
   function onSnapshot(message) {
     catalog = message.metrics;
     records.clear();
-    for (const record of message.tiles) applyRecord(record);
+    for (const record of message.records) applyRecord(record);
     // A configured board is drawn once (a change to it reloads the page); re-drawing it on every
     // snapshot would leave its charts' listeners behind. All metrics follows the catalog.
     if (page.boards) refresh();
     else render();
   }
-  function onTiles(message) {
+  function onRecords(message) {
     // (live.js has checked them for a missed update, and asked for a fresh snapshot if so.)
     let newTile = false;
-    for (const record of message.tiles) newTile = applyRecord(record) || newTile;
+    for (const record of message.records) newTile = applyRecord(record) || newTile;
     // A category the catalog did not list; a snapshot on its way redraws the board anyway.
     if (newTile && !live.resyncing) render();
     refresh();
   }
   function onMessage(message) {
     if (message.type === "snapshot") onSnapshot(message);
-    else if (message.type === "tiles") onTiles(message);
+    else if (message.type === "records") onRecords(message);
     else if (message.type === "status") refresh();
     else if (message.type === "catalog") live.requestSnapshot();
     else if (message.type === "reload") location.reload();

@@ -2,8 +2,9 @@
 // (The same formulas as metrics/acr/values.py.)
 window.BoardFormat = (() => {
   "use strict";
+  // Never below 0 (more counting down than up): the rule of metrics.acr.values.duration_ms.
   function durationAt(v, atMs) {
-    return v.finished_ms + (v.up - v.down) * (atMs - v.last_update_ms);
+    return Math.max(0, v.finished_ms + (v.up - v.down) * (atMs - v.last_update_ms));
   }
   // The raw number of a value at atMs (upstream clock): a count, or ms; null when there is none.
   function rawValue(v, atMs) {

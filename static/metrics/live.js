@@ -12,14 +12,14 @@ window.BoardLive = (() => {
   // The connection to `path` on this server; live.open(handlers) opens it and keeps it open.
   // handlers: onMessage(message); optional: onOpen(), onClose(event) (it runs before any
   // reconnect, and may call live.stop()), onReconnecting(attempt).
-  // A socket with snapshots (the default) gets a snapshot first, then tile updates that carry
-  // per-metric sequence numbers (mseq): live keeps the upstream's status and the staleness limit
+  // A socket with snapshots (the default) gets a snapshot first, then record updates that carry
+  // per-record sequence numbers (rseq): live keeps the upstream's status and the staleness limit
   // from them, and asks for a fresh snapshot when an update shows that one was missed.
   // { snapshots: false } is a socket without them (the alerts): the connection and clock only.
   function connection(path, { snapshots = true } = {}) {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
     const offsetSamples = [];
-    const metricSeq = new Map(); // metricId -> the last per-metric sequence number seen
+    const recordSeq = new Map(); // metric and category -> the last sequence number seen
     let socket = null;
     let attempt = 0;
     let handlers = null;
@@ -56,14 +56,16 @@ window.BoardLive = (() => {
       if (offsetSamples.length > OFFSET_SAMPLES) offsetSamples.shift();
       live.clockOffset = Math.max(...offsetSamples);
     }
-    // Whether `tiles` skip a number in their metric's sequence: an update was missed. In mseq
-    // order, so that updates of one metric that arrive together are not taken for a gap.
-    function missedUpdate(tiles) {
+    // Whether `records` skip a number in their (metric, category)'s sequence: an update was
+    // missed. Per (metric, category), so a page sent only some categories (a team's queues)
+    // sees no gap in what it is not sent; in rseq order, for updates that arrive together.
+    const keyOf = (record) => record.metric_id + "\u001f" + record.category;
+    function missedUpdate(records) {
       let gap = false;
-      for (const record of tiles.slice().sort((a, b) => a.mseq - b.mseq)) {
-        const last = metricSeq.get(record.metric_id) || 0;
-        if (record.mseq > last + 1) gap = true;
-        metricSeq.set(record.metric_id, Math.max(last, record.mseq));
+      for (const record of records.slice().sort((a, b) => a.rseq - b.rseq)) {
+        const last = recordSeq.get(keyOf(record)) || 0;
+        if (record.rseq > last + 1) gap = true;
+        recordSeq.set(keyOf(record), Math.max(last, record.rseq));
       }
       return gap;
     }
@@ -72,10 +74,10 @@ window.BoardLive = (() => {
         live.status = message.status;
         live.staleMs = message.stale_ms;
         live.resyncing = false;
-        metricSeq.clear();
-        for (const [metricId, seq] of Object.entries(message.mseq)) metricSeq.set(metricId, seq);
+        recordSeq.clear();
+        for (const record of message.records) recordSeq.set(keyOf(record), record.rseq);
       } else if (message.type === "status") live.status = message.status;
-      else if (message.type === "tiles" && missedUpdate(message.tiles)) live.requestSnapshot();
+      else if (message.type === "records" && missedUpdate(message.records)) live.requestSnapshot();
     }
     function openSocket() {
       socket = new WebSocket(url);

@@ -143,12 +143,12 @@
       catalog = message.metrics;
       agents = message.agents || {};
       records.clear();
-      for (const record of message.tiles) records.set(keyOf(record.metric_id, record.category), record);
+      for (const record of message.records) records.set(keyOf(record.metric_id, record.category), record);
       render();
       renderDetail();
-    } else if (message.type === "tiles") {
+    } else if (message.type === "records") {
       // (live.js has checked them for a missed update, and asked for a fresh snapshot if so.)
-      for (const record of message.tiles) {
+      for (const record of message.records) {
         const key = keyOf(record.metric_id, record.category);
         const known = records.get(key);
         if (!known || known.seq < record.seq) records.set(key, record);

@@ -1,0 +1,52 @@
+"""static/metrics/format.js, run in Chromium: the browser reads a value by the same formulas
+as metrics.acr.values (durations tick from finishedDuration, averages have no number over zero
+calls, a duration never goes below zero), so a tile, the widget, alerts and history agree."""
+
+import pytest
+
+from metrics.acr.values import value_at, value_from_wire
+from tests.conftest import ROOT
+
+AT = 1_000_000
+
+
+def duration(finished: int, up: int, down: int, at: int, **extra) -> dict:
+    return {
+        "type": "DURATION",
+        "finished_ms": finished,
+        "up": up,
+        "down": down,
+        "last_update_ms": at,
+        **extra,
+    }
+
+
+VALUES = [
+    {"type": "COUNT", "count": 7, "last_update_ms": AT - 5000},
+    duration(120_000, 2, 0, AT - 5000),  # the spec's worked example: 130,000 ms
+    duration(120_000, 2, 0, AT - 5000) | {"type": "AVERAGE_DURATION", "count": 4},
+    duration(120_000, 2, 0, AT - 5000) | {"type": "AVERAGE_DURATION", "count": 0},
+    duration(3_000, 0, 1, AT - 5000),  # counting down past zero: 0, never -2,000
+    duration(-500, 0, 0, AT),  # sent below zero
+    duration(3_000, 1, 0, AT + 9000),  # valued before its lastUpdateTime (a clock ahead)
+]
+
+
+@pytest.fixture
+def format_js(browser):
+    page = browser.new_page()
+    page.add_script_tag(path=str(ROOT / "static" / "metrics" / "format.js"))
+    yield page
+    page.close()
+
+
+@pytest.mark.parametrize("wire", VALUES)
+def test_the_browser_reads_a_value_as_the_server_does(format_js, wire):
+    shown = format_js.evaluate("([v, at]) => BoardFormat.rawValue(v, at)", [wire, AT])
+    assert shown == value_at(value_from_wire(wire), at_ms=AT)
+
+
+def test_a_duration_counting_down_past_zero_reads_zero_on_both_sides(format_js):
+    wire = duration(3_000, 0, 1, AT - 5000)
+    assert value_at(value_from_wire(wire), at_ms=AT) == 0
+    assert format_js.evaluate("([v, at]) => BoardFormat.rawValue(v, at)", [wire, AT]) == 0
