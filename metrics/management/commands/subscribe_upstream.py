@@ -112,11 +112,12 @@ class Subscription:
 
     async def on_refused(self, status: int) -> None:
         """A refused handshake. 401: the key is paused as after a REST 401, and no handshake is
-        tried until the pause is over or the key changed. 403: some metric is refused; a poll
-        of the subscribed ids finds which (the REST batch is split until they are isolated),
-        and the next handshake leaves them out. When REST answers for every one of them, or
-        for any other status, something between us and the upstream refuses websockets: the
-        status says the push channel is blocked, and polling carries every tile."""
+        tried until the pause is over or the key changed. 403: some metric may be refused; a
+        poll of the subscribed ids finds which (the REST batch is split until they are
+        isolated), and the next handshake leaves them out. When REST answers for every one of
+        them, or for any other status, something between us and the upstream refuses
+        websockets: the status says the push channel is blocked, and polling carries every
+        tile."""
         try:
             if status == 401:
                 await ingest.report_auth_refused(
@@ -125,10 +126,11 @@ class Subscription:
                 while await ingest.auth_paused():
                     await asyncio.sleep(AUTH_PAUSE_CHECK_SECONDS)
                 return
-            if status == 403 and self.subscribed_ids != self.answered_ids:
+            if self.subscribed_ids != self.answered_ids:
+                # Also brings every tile up to date at once, rather than at the next poll.
                 await ingest.poll_values(self.subscribed_ids, self.fence)
                 await self.refresh_catalog()
-                if self.ids_changed():
+                if status == 403 and self.ids_changed():
                     log.warning("left out of the subscription, refused: %s", sorted(self.refused))
                     return
                 self.answered_ids = list(self.subscribed_ids)  # no poll per retry from now on
