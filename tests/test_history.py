@@ -33,7 +33,8 @@ async def test_live_tiles_are_sampled_once_per_moment(redis_db, settings):
     now = clock.now_ms()
     await ingest.store_and_publish(
         [
-            duration("LW", "Sales", 1000, 1, now - 5000),
+            # 20 s settled: positive at any sampling moment of the last 10 s
+            duration("LW", "Sales", 20_000, 1, now - 5000),
             duration("AW", "Sales", 0, 0, now - 5000, count=0),
             {**duration("X", "", 0, 0, now), "state": "initializing", "value": None},
         ]
@@ -47,7 +48,7 @@ async def test_live_tiles_are_sampled_once_per_moment(redis_db, settings):
     assert set(samples) == {"LW", "AW"}
     moment_ms = samples["LW"].at.timestamp() * 1000
     assert moment_ms % 10_000 == 0
-    assert samples["LW"].value == pytest.approx(1000 + (moment_ms - (now - 5000)))
+    assert samples["LW"].value == pytest.approx(20_000 + (moment_ms - (now - 5000)))
     assert samples["AW"].value is None  # an average over zero calls is no number, not 0
 
 
