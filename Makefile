@@ -8,10 +8,19 @@ BIN := $(VENV)/bin
 run: $(VENV)/.installed-run
 	bash scripts/run.sh
 
+# The deployment's database: where a PostgreSQL answers here (CI has one), every test that can
+# touch the database runs on it too. REQUIRE_POSTGRES=1 makes its absence a failure.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/dashboard
+
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	@if $(BIN)/python scripts/postgres_ready.py "$(TEST_POSTGRES_URL)"; then \
+	  echo "--- the suite again on PostgreSQL ($(TEST_POSTGRES_URL)); tests/emulator has no database"; \
+	  DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/pytest --ignore=tests/emulator; \
+	elif [ "$(REQUIRE_POSTGRES)" = 1 ]; then exit 1; \
+	else echo "--- no PostgreSQL at $(TEST_POSTGRES_URL): the suite ran on SQLite only"; fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """Browser websockets: authorize, join the live groups, send a snapshot, then forward events.
 
 Every message carries `server_time_ms` so the browser can correct for its own clock, and
-records carry per-metric sequence numbers so it can detect a gap and ask for a fresh snapshot.
+records carry their (metric, category)'s sequence number (`rseq`) so it can detect a gap and ask
+for a fresh snapshot.
 A board or display socket only ever receives the metrics of its own board(s).
 """
 

@@ -216,9 +216,9 @@ ACR_TIMEOUT_SECONDS = _positive("ACR_TIMEOUT_SECONDS", 5.0)
 ACR_POLL_SECONDS = _positive("ACR_POLL_SECONDS", 5.0)
 ACR_CATALOG_SECONDS = _positive("ACR_CATALOG_SECONDS", 60.0)
 ACR_INITIALIZING_RETRY_SECONDS = _positive("ACR_INITIALIZING_RETRY_SECONDS", 2.0)
-# A tile is shown as stale when nothing has confirmed its value for this long.
+# Records are shown as stale when nothing has confirmed them for this long.
 ACR_STALE_SECONDS = _positive("ACR_STALE_SECONDS", max(20.0, 3 * ACR_POLL_SECONDS))
-# History for charts: every live tile is sampled this often, and kept this many days.
+# History for charts: every live record is sampled this often, and kept this many days.
 ACR_SAMPLE_SECONDS = _positive("ACR_SAMPLE_SECONDS", 10.0)
 ACR_HISTORY_DAYS = _positive("ACR_HISTORY_DAYS", 30.0)
 # Public widget: requests per client address per WIDGET_RATE_WINDOW seconds, then 429.

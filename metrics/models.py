@@ -29,8 +29,9 @@ class Metric(models.Model):
 
 
 class Sample(models.Model):
-    """A tile's value at one moment, for history charts. `at` is quantized to the sampling
-    interval and unique per tile, so a retried sampling task never writes a sample twice."""
+    """A record's value at one moment, for history charts. `at` is quantized to the sampling
+    interval and unique per (metric, category), so a retried sampling task never writes a
+    sample twice."""
 
     metric_id = models.CharField(max_length=200)
     category = models.CharField(max_length=500, blank=True)

@@ -41,15 +41,16 @@ class Record(TypedDict):
 NO_VALUE = -1
 
 
-def tile_category(metric: dict[str, Any] | None, category: str) -> str:
-    """The tile's category. For category type NONE the docs leave categoryValue open (null, "",
-    or perhaps the metric name), so every such value maps to the one tile with category ""."""
+def record_category(metric: dict[str, Any] | None, category: str) -> str:
+    """The record's category. For category type NONE the docs leave categoryValue open (null,
+    "", or perhaps the metric name), so every such value maps to the one record with category
+    ""."""
     if metric is not None and metric["category_type"] == "NONE":
         return ""
     return category
 
 
-def tile_categories(metric: dict[str, Any]) -> list[str]:
+def record_categories(metric: dict[str, Any]) -> list[str]:
     if metric["category_type"] == "NONE" or not metric["categories"]:
         return [""]
     return list(metric["categories"])
@@ -64,7 +65,7 @@ def value_records(
         records.append(
             {
                 "metric_id": item.metric_id,
-                "category": tile_category(catalog.get(item.metric_id), item.category),
+                "category": record_category(catalog.get(item.metric_id), item.category),
                 "state": "error" if unsupported else "live",
                 "value": value_to_wire(item.value),
                 "error": f"unsupported value type {item.value.type_name}" if unsupported else "",
@@ -92,16 +93,17 @@ def _empty_record(metric_id: str, category: str, state: State, error: str, now_m
 def initializing_records(
     items: list[Initializing], catalog: dict[str, dict[str, Any]], *, now_ms: int
 ) -> list[Record]:
-    """One record per tile the upstream is still preparing (a bare id means all its tiles)."""
+    """One record per (metric, category) the upstream is still preparing (a bare id means all of
+    the metric's categories)."""
     records = []
     for item in items:
         metric = catalog.get(item.metric_id)
         if metric is None:
             continue
         if item.category is None:
-            categories = tile_categories(metric)
+            categories = record_categories(metric)
         else:
-            categories = [tile_category(metric, item.category)]
+            categories = [record_category(metric, item.category)]
         for category in categories:
             records.append(_empty_record(item.metric_id, category, "initializing", "", now_ms))
     return records
@@ -114,7 +116,7 @@ def rejected_records(
         _empty_record(metric_id, category, "error", reason, now_ms)
         for metric_id, reason in rejected.items()
         if metric_id in catalog
-        for category in tile_categories(catalog[metric_id])
+        for category in record_categories(catalog[metric_id])
     ]
 
 

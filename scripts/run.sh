@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: prepare everything a fresh machine lacks, then start every process under honcho.
 # Honours ACR_BASE_URL, ACR_AUTH_KEY, REDIS_URL, DATABASE_URL, DJANGO_SECRET_KEY, DJANGO_DEBUG,
-# ALLOWED_HOSTS, PORT, DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD.
+# ALLOWED_HOSTS, WEB_HOST, WEB_PORT (or PORT), DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .run
@@ -13,7 +13,7 @@ remember() { # remember NAME FILE: a generated secret that stays the same across
   cat "$2"
 }
 
-export PORT="${PORT:-8000}" WEB_PORT="${PORT:-8000}" WEB_HOST="${WEB_HOST:-127.0.0.1}"
+export WEB_PORT="${WEB_PORT:-${PORT:-8000}}" WEB_HOST="${WEB_HOST:-127.0.0.1}"
 export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 export SECURE_HTTPS="${SECURE_HTTPS:-0}" # plain http on this machine; set 1 behind TLS
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-$(remember secret .run/secret_key)}"
@@ -38,7 +38,7 @@ login=$(python manage.py ensure_login)
 
 cat <<TEXT
 
-  Contact-center dashboard: http://$WEB_HOST:$PORT/
+  Contact-center dashboard: http://$WEB_HOST:$WEB_PORT/
   Log in as $login
   Upstream: $ACR_BASE_URL    Ctrl-C stops every process.
 

@@ -117,7 +117,7 @@ class Subscription:
         isolated), and the next handshake leaves them out. When REST answers for every one of
         them, or for any other status, something between us and the upstream refuses
         websockets: the status says the push channel is blocked, and polling carries every
-        tile."""
+        record."""
         try:
             if status == 401:
                 await ingest.report_auth_refused(
@@ -127,7 +127,7 @@ class Subscription:
                     await asyncio.sleep(AUTH_PAUSE_CHECK_SECONDS)
                 return
             if self.subscribed_ids != self.answered_ids:
-                # Also brings every tile up to date at once, rather than at the next poll.
+                # Also brings every record up to date at once, rather than at the next poll.
                 await ingest.poll_values(self.subscribed_ids, self.fence)
                 await self.refresh_catalog()
                 if status == 403 and self.ids_changed():
