@@ -28,7 +28,7 @@ def duration(metric_id, category, finished, up, at, count=None):
     }
 
 
-async def test_live_tiles_are_sampled_once_per_moment(redis_db, settings):
+async def test_live_records_are_sampled_once_per_moment(redis_db, settings):
     settings.ACR_SAMPLE_SECONDS = 10
     now = clock.now_ms()
     await ingest.store_and_publish(

@@ -1,4 +1,4 @@
-"""The one upstream subscriber: a real websocket to the emulator, real Redis, the real tile
+"""The one upstream subscriber: a real websocket to the emulator, real Redis, the real record
 fan-out. An update the emulator pushes reaches the browsers' group."""
 
 import asyncio
@@ -17,25 +17,25 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GROUPS = ["Sales", "Support", "Billing"]
 
 
-async def next_tile(pubsub, metric_id, category, predicate, timeout=10.0):
-    """The first tile record for (metric_id, category) in the group that satisfies predicate."""
+async def next_record(pubsub, metric_id, category, predicate, timeout=10.0):
+    """The first record for (metric_id, category) in the group that satisfies predicate."""
     async with asyncio.timeout(timeout):
         async for message in pubsub.listen():
             if message["type"] != "message":
                 continue
-            for tile in json.loads(message["data"]):
-                if (tile["metric_id"], tile["category"]) == (metric_id, category) and predicate(
-                    tile
+            for record in json.loads(message["data"]):
+                if (record["metric_id"], record["category"]) == (metric_id, category) and predicate(
+                    record
                 ):
-                    return tile
+                    return record
 
 
-async def test_a_websocket_update_reaches_the_tile_group(upstream):
+async def test_a_websocket_update_reaches_the_record_group(upstream):
     pubsub = live.get_redis().pubsub()
     await pubsub.subscribe(fanout.topic(live.ALL_GROUP))
     subscriber = asyncio.create_task(subscribe_upstream.run())
     try:
-        ready = await next_tile(pubsub, "LWCGRP01", "Sales", lambda t: t["state"] == "live")
+        ready = await next_record(pubsub, "LWCGRP01", "Sales", lambda t: t["state"] == "live")
         assert ready["value"]["type"] == "DURATION"
 
         async with httpx.AsyncClient() as http:
@@ -55,18 +55,18 @@ async def test_a_websocket_update_reaches_the_tile_group(upstream):
             response.raise_for_status()
             stats = (await http.get(f"{upstream.url}/_emulator/stats")).json()
 
-        tile = await next_tile(
+        record = await next_record(
             pubsub, "LWCGRP01", "Sales", lambda t: t["value"]["finished_ms"] == 4242
         )
-        assert tile["source"] == "websocket"
-        assert tile["value"] == {
+        assert record["source"] == "websocket"
+        assert record["value"] == {
             "type": "DURATION",
             "finished_ms": 4242,
             "up": 1,
             "down": 0,
-            "last_update_ms": tile["upstream_ms"],
+            "last_update_ms": record["upstream_ms"],
         }
-        assert tile["seq"] > ready["seq"]
+        assert record["seq"] > ready["seq"]
         assert stats["ws_open"] == 1  # one upstream websocket for all metrics
     finally:
         subscriber.cancel()
@@ -104,7 +104,7 @@ async def test_values_pushed_in_one_tick_are_published_together(upstream_in_this
     subscriber = asyncio.create_task(subscribe_upstream.run())
     changed = [(m, c) for m in ("CIQGRP01", "AVLGRP01", "CABGRP01") for c in GROUPS]
     try:
-        await next_tile(pubsub, "CIQGRP01", "Sales", lambda t: t["source"] == "websocket")
+        await next_record(pubsub, "CIQGRP01", "Sales", lambda t: t["source"] == "websocket")
         body = {
             "values": [
                 {"metricId": m, "categoryValue": c, "value": {"type": "COUNT", "count": 500}}
@@ -117,11 +117,11 @@ async def test_values_pushed_in_one_tick_are_published_together(upstream_in_this
             async for message in pubsub.listen():
                 if message["type"] != "message":
                     continue
-                tiles = json.loads(message["data"])
-                if any(t["value"].get("count") == 500 for t in tiles):
+                records = json.loads(message["data"])
+                if any(t["value"].get("count") == 500 for t in records):
                     break
-        assert [(t["metric_id"], t["category"]) for t in tiles] == changed
-        assert {t["source"] for t in tiles} == {"websocket"}
+        assert [(t["metric_id"], t["category"]) for t in records] == changed
+        assert {t["source"] for t in records} == {"websocket"}
     finally:
         subscriber.cancel()
         await asyncio.gather(subscriber, return_exceptions=True)
@@ -140,7 +140,7 @@ async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
     await pubsub.subscribe(fanout.topic(live.ALL_GROUP))
     subscriber = asyncio.create_task(subscribe_upstream.run())
     try:
-        await next_tile(pubsub, "CIQGRP01", "Billing", lambda t: t["state"] == "live")
+        await next_record(pubsub, "CIQGRP01", "Billing", lambda t: t["state"] == "live")
         async with httpx.AsyncClient(base_url=upstream.url) as http:
             before = (await http.get("/_emulator/stats")).json()
             # Same key, but every open socket is closed: a dropped connection.
@@ -155,7 +155,7 @@ async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
                     "value": {"type": "COUNT", "count": 17},
                 },
             )
-            tile = await next_tile(
+            record = await next_record(
                 pubsub, "CIQGRP01", "Billing", lambda t: t["value"]["count"] == 17
             )
             # The resync over REST runs beside the new websocket, which may bring the value
@@ -167,7 +167,7 @@ async def test_after_a_dropped_websocket_it_reconnects_and_resyncs(upstream):
                     await asyncio.sleep(0.1)
         assert after["ws_total"] == before["ws_total"] + 1  # reconnected
         assert after["ws_open"] == 1
-        assert tile["state"] == "live"
+        assert record["state"] == "live"
     finally:
         subscriber.cancel()
         await asyncio.gather(subscriber, return_exceptions=True)
