@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--latency-ms", type=int, default=0)
     faults.add_argument("--http-status", type=int, help="answer REST requests with this status")
     faults.add_argument("--http-status-count", type=int, help="only the next N REST requests")
+    faults.add_argument(
+        "--refuse-websockets",
+        type=int,
+        metavar="STATUS",
+        help="answer every websocket handshake with this status (a proxy blocking upgrades)",
+    )
     for name in FAULT_SWITCHES:
         faults.add_argument("--" + name.replace("_", "-"), action="store_true")
     return parser
@@ -64,6 +70,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
     if args.http_status is not None or args.http_status_count is not None:
         body["http_status"] = args.http_status
         body["count"] = args.http_status_count
+    if args.refuse_websockets is not None:
+        body["refuse_websockets"] = args.refuse_websockets
     return apply_faults(Faults(), body)[0] if body else Faults()
 
 

@@ -19,6 +19,8 @@ DRILLS: list[tuple[str, list[str], int]] = [
     ("upstream_slow", [], 330),
     ("upstream_5xx", [], 330),
     ("key_rotated", [], 330),
+    ("upstream_replaced", [], 270),
+    ("websocket_blocked", [], 270),
     ("subscriber_failover", [], 330),
     ("redis_restart", [], 330),
     ("worker_killed", [], 450),

@@ -46,12 +46,27 @@ def backoff_ms(attempt: int) -> float:
     return random.random() * min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2**attempt)  # noqa: S311
 
 
+DURATION_TYPES = ("DURATION", "AVERAGE_DURATION")
+
+
 def raw_value(value: dict[str, Any] | None, at_ms: float) -> float | None:
     """format.js rawValue (the formulas of metrics.acr.values): a count, or milliseconds; None
     when there is no number."""
     if not value or value.get("type") not in ("COUNT", "DURATION", "AVERAGE_DURATION"):
         return None
     return value_at(value_from_wire(value), at_ms=int(at_ms))
+
+
+def format_auto(raw: float | None, value_type: str) -> str:
+    """format.js format(raw, type, "auto") (the drill board's tiles keep the default format):
+    counts as numbers, durations as mm:ss or h:mm:ss, "—" when there is no number."""
+    if raw is None:
+        return "—"
+    if value_type not in DURATION_TYPES:
+        return str(round(raw))
+    total = max(0, int(raw // 1000))
+    hours, minutes, seconds = total // 3600, total % 3600 // 60, total % 60
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes:02}:{seconds:02}"
 
 
 class BoardView:
@@ -122,6 +137,20 @@ class BoardView:
         upstream_now = self.server_now(at_ms) + (self.status.get("upstream_offset_ms") or 0)
         raw = raw_value(record and record.get("value"), upstream_now)
         return state, None if raw is None else round(raw)
+
+    def shown(self, key: Key, at_ms: float) -> tuple[str, float | None, str, bool]:
+        """(data-state, data-value, the tile's text, whether it ticks) as board.js's showValue
+        shows a value tile: "…" until there is a value, "—" for a value with no number."""
+        state, raw = self.tile(key, at_ms)
+        record = self.records.get(key) or {}
+        value = record.get("value") or {}
+        text = "…"
+        if value and value.get("type") != "UNSUPPORTED":
+            text = format_auto(raw, value["type"])
+        elif state == "error":
+            text = "—"
+        ticks = value.get("type") in DURATION_TYPES and value.get("up") != value.get("down")
+        return state, raw, text, bool(ticks and raw is not None)
 
     def banner(self, at_ms: float, broken_since: float | None) -> str:
         """The upstream banner's text (board.js refresh()); "" when it is hidden."""
@@ -285,10 +314,15 @@ class Truth:
 class Watch:
     """Samples what one client shows (4 times a second) and /health/ (once a second); keeps
     the transitions, and every number shown as live that the upstream no longer held (a wrong
-    number: older than the staleness window, which is what `stale` promises)."""
+    number: older than the staleness window, which is what `stale` promises). With `texts`,
+    the timeline keeps each tile's text as board.js shows it ("(ticking)" for a running
+    duration) rather than its count."""
 
-    def __init__(self, client: BoardClient, truth: Truth, tiles: list[Key], stack: Any) -> None:
+    def __init__(
+        self, client: BoardClient, truth: Truth, tiles: list[Key], stack: Any, texts: bool = False
+    ) -> None:
         self.client = client
+        self.texts = texts
         self.truth = truth
         self.tiles = tiles
         self.stack = stack
@@ -315,9 +349,14 @@ class Watch:
     def banner(self) -> str:
         return self.client.view.banner(now_ms(), self.client.broken_since)
 
-    def all_live_and_true(self) -> bool:
-        """Every tile live, every count equal to the upstream's, no banner: all is well."""
-        if not self.client.connected or self.banner():
+    def tile(self, key: Key) -> tuple[str, float | None, str, bool]:
+        """(data-state, data-value, text, ticking) of a value tile now (BoardView.shown)."""
+        return self.client.view.shown(key, now_ms())
+
+    def all_live_and_true(self, banner_ok: Callable[[str], bool] = lambda text: not text) -> bool:
+        """Every tile live, every count equal to the upstream's, no banner (or one `banner_ok`
+        accepts): all is well."""
+        if not self.client.connected or not banner_ok(self.banner()):
             return False
         for key in self.tiles:
             state, value = self.state(key)
@@ -340,14 +379,19 @@ class Watch:
             for key in self.tiles:
                 state, value = self.state(key)
                 counted = key in self.truth.history  # a duration ticks: its state only
-                self._note(
-                    f"tile {key[0]}/{key[1] or '-'}", f"{state} {value}" if counted else state
-                )
+                self._note(f"tile {key[0]}/{key[1] or '-'}", self._tile_note(key, counted))
                 if state == "live" and counted and self.client.connected:
                     if value not in self.truth.values_since(key, window):
                         upstream = self.truth.current(key)
                         self.wrong.append((now, f"{key} showed {value} live; upstream {upstream}"))
             await asyncio.sleep(0.25)
+
+    def _tile_note(self, key: Key, counted: bool) -> str:
+        if self.texts:
+            state, _, text, ticks = self.tile(key)
+            return f"{state} {'(ticking)' if ticks else text}"
+        state, value = self.state(key)
+        return f"{state} {value}" if counted else state
 
     async def _health(self) -> None:
         while True:
@@ -402,11 +446,11 @@ class Requests:
 
 
 async def watch_board(
-    stack: Any, truth: Truth, tiles: list[Key]
+    stack: Any, truth: Truth, tiles: list[Key], texts: bool = False
 ) -> tuple[BoardClient, Watch, asyncio.Task]:
     """A TV on the drill board, and a Watch over it; stop both with `stop_watching`."""
     client = BoardClient(stack.display_ws, stack.display_url, stack.http)
-    watch = Watch(client, truth, tiles, stack)
+    watch = Watch(client, truth, tiles, stack, texts)
     task = asyncio.create_task(client.run())
     watch.start()
     return client, watch, task

@@ -66,6 +66,8 @@ def record(result: Result, append: bool = True) -> None:
     )
     if os.environ.get("DRILL_OWN_REDIS") == "1" and "--own-redis" not in command:
         command += " --own-redis"
+    elif os.environ.get("DRILL_REDIS_URL") and "DRILL_REDIS_URL" not in command:
+        command = f"DRILL_REDIS_URL={os.environ['DRILL_REDIS_URL']} {command}"
     print(f"\n=== drill: {result.drill} ===")
     print(f"command:   {command}")
     print(f"injected:  {result.injected}")

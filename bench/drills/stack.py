@@ -3,9 +3,10 @@
 Ported from tests/conftest.py (`start_emulator`, `start_stack`): the same processes with the
 production shape of the Procfile (its web command as it stands, a prefork Celery worker with 2
 processes, beat, the upstream subscriber), against the emulator (`--scenario static`), a
-temporary SQLite database and Redis database 12 (FLUSHDB before and after; `DRILL_REDIS_URL`
-to change it). Upstream settings are the production defaults (poll every 5 s, tiles stale
-after 20 s) so a drill measures what a site would see.
+temporary SQLite database (a board, a display link to it, a staff user) and Redis database 12
+(FLUSHDB before and after; `DRILL_REDIS_URL` to change it). Upstream settings are the
+production defaults (poll every 5 s, tiles stale after 20 s) so a drill measures what a site
+would see.
 
 Every process runs in a session of its own and gets SIGKILL if this process dies
 (PR_SET_PDEATHSIG); `Processes.stop_all` stops every group, stopped (SIGSTOP) ones included.
@@ -240,11 +241,19 @@ class Stack:
     """One drill's system. Use as `async with Stack("name") as stack:`; it is stopped (and its
     Redis database emptied) on the way out, whatever happened."""
 
-    def __init__(self, drill: str, own_redis: bool = False, **env: str) -> None:
+    def __init__(
+        self,
+        drill: str,
+        own_redis: bool = False,
+        tiles: dict[tuple[str, str], int | None] | None = None,
+        **env: str,
+    ) -> None:
         """`own_redis` (or DRILL_OWN_REDIS=1): a redis-server of its own on a free port rather
         than database 12 of the shared one (tile updates go out by Redis pub/sub, whose
-        channels every database of a server shares)."""
+        channels every database of a server shares). `tiles`: the board's tiles (default
+        BOARD_TILES)."""
         self.drill = drill
+        self.tiles = dict(BOARD_TILES if tiles is None else tiles)
         self.dir = RUNS / f"{drill}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.procs = Processes(self.dir)
@@ -256,6 +265,7 @@ class Stack:
         self.http = httpx.AsyncClient(timeout=10)
         self.emulator = Emulator(free_port(), "drill-" + secrets.token_hex(12), [], self.http)
         self.token = ""
+        self.staff = ("drill-staff", secrets.token_urlsafe(16))  # an administrator, for /status/
         self.env = {
             "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
             "DATABASE_URL": f"sqlite:///{self.dir / 'db.sqlite3'}",
@@ -287,7 +297,7 @@ class Stack:
         except redis.RedisError:
             pass  # a drill's own Redis may be down at this point
 
-    # --- the database: a board of BOARD_TILES and a display link to it
+    # --- the database: a board of `tiles`, a display link to it, a staff user
 
     async def prepare(self) -> None:
         await asyncio.to_thread(self._prepare)
@@ -297,6 +307,7 @@ class Stack:
         import django
 
         django.setup()
+        from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
         from dashboard import boards
@@ -305,13 +316,16 @@ class Stack:
         self.flush_redis()
         call_command("migrate", verbosity=0)
         board = Board.objects.create(name="Drill", slug="drill", columns=3)
-        for order, (metric_id, category) in enumerate(BOARD_TILES):
+        for order, (metric_id, category) in enumerate(self.tiles):
             metric, _ = Metric.objects.get_or_create(
                 metric_id=metric_id,
                 defaults={"name": metric_id, "category_type": "NONE" if not category else "GROUP"},
             )
             Tile.objects.create(board=board, metric=metric, category=category, order=order)
         _, self.token = boards.create_display_link("drill TV", board=board)
+        get_user_model().objects.create_user(
+            self.staff[0], password=self.staff[1], is_staff=True, is_superuser=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -334,16 +348,25 @@ class Stack:
         process = self.procs.start("redis", args, {})
         return await wait_for_port(self.redis_port, process, "redis", self.dir)
 
-    async def start_emulator(self, *args: str) -> float:
-        if args or not self.emulator.args:
+    async def start_emulator(
+        self, *args: str, emulator: Emulator | None = None, name: str = "emulator"
+    ) -> float:
+        """The upstream (`emulator`: another one than the stack's, see new_emulator); `args`
+        after the defaults, which they override (argparse keeps the last)."""
+        emulator = emulator or self.emulator
+        if args or not emulator.args:
             # Strict, as in the tests: only the documented request forms are answered.
-            self.emulator.args = ["--strict", "--scenario", "static", "--init-seconds", "1", *args]
+            emulator.args = ["--strict", "--scenario", "static", "--init-seconds", "1", *args]
         process = self.procs.start(
-            "emulator",
-            [PYTHON, "-m", "acr_emulator", "--port", str(self.emulator.port), *self.emulator.args],
-            {"ACR_AUTH_KEY": self.emulator.key},
+            name,
+            [PYTHON, "-m", "acr_emulator", "--port", str(emulator.port), *emulator.args],
+            {"ACR_AUTH_KEY": emulator.key},
         )
-        return await wait_for_port(self.emulator.port, process, "emulator", self.dir)
+        return await wait_for_port(emulator.port, process, name, self.dir)
+
+    def new_emulator(self) -> Emulator:
+        """Another upstream server with the same key, on a port of its own (not started)."""
+        return Emulator(free_port(), self.emulator.key, [], self.http)
 
     async def start_web(self, name: str = "web") -> float:
         """The web process exactly as the Procfile starts it (today `python -m dashboard.web`)."""
@@ -378,12 +401,13 @@ class Stack:
     def start_subscriber(self, name: str = "subscriber") -> None:
         self.procs.start(name, [PYTHON, "manage.py", "subscribe_upstream"], self.env)
 
-    async def start(self, subscribers: int = 1) -> None:
-        """Database, emulator and every process of the system."""
+    async def start(self, subscribers: int = 1, emulator_args: tuple[str, ...] = ()) -> None:
+        """Database, emulator (with `emulator_args` after the defaults) and every process of
+        the system."""
         if self.own_redis and "redis" not in self.procs.running:
             await self.start_redis()
         await self.prepare()
-        await self.start_emulator()
+        await self.start_emulator(*emulator_args)
         for n in range(subscribers):
             self.start_subscriber("subscriber" if subscribers == 1 else f"subscriber-{n}")
             if subscribers > 1:
@@ -391,6 +415,35 @@ class Stack:
         self.start_worker()
         self.start_beat()
         await self.start_web()
+
+    async def repoint(self, emulator: Emulator, suffix: str) -> dict[str, float]:
+        """ACR_BASE_URL now names `emulator`: the processes that read it (the subscriber, beat
+        and the worker) are stopped (SIGTERM) and started again with the new URL, named
+        `<name><suffix>`, as a deploy of the new setting would; Redis, the database and the web
+        process are kept. Returns how long each took to stop."""
+        stopped = {}
+        for name in ("subscriber", "beat", "worker"):
+            running = next(n for n in reversed(self.procs.running) if n.startswith(name))
+            stopped[running] = await self.procs.stop(running, timeout=15)
+        self.env["ACR_BASE_URL"] = emulator.url
+        self.start_subscriber("subscriber" + suffix)
+        self.start_worker("worker" + suffix)
+        self.start_beat("beat" + suffix)
+        return stopped
+
+    async def staff_get(self, path: str) -> httpx.Response:
+        """GET `path` as the staff user (logged in through the login form)."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as http:
+            page = await http.get("/accounts/login/")
+            await http.post(
+                "/accounts/login/",
+                data={
+                    "username": self.staff[0],
+                    "password": self.staff[1],
+                    "csrfmiddlewaretoken": page.cookies.get("csrftoken", ""),
+                },
+            )
+            return await http.get(path)
 
     def log(self, name: str) -> str:
         try:

@@ -73,3 +73,30 @@ def test_strict_is_off_unless_asked_for():
 
     assert config().strict is False
     assert config("--strict").strict is True
+
+
+def test_refuse_websockets_is_a_fault_from_start_up():
+    from acr_emulator.__main__ import build_parser, config_from_args
+
+    def faults(*flags: str):
+        return config_from_args(build_parser().parse_args(["--auth-key", "k", *flags])).faults
+
+    assert faults().refuse_websockets is None
+    assert faults("--refuse-websockets", "403").active() == {"refuse_websockets": 403}
+    assert faults("--refuse-websockets", "502", "--latency-ms", "5").active() == {
+        "latency_ms": 5,
+        "refuse_websockets": 502,
+    }
+
+
+def test_a_refuse_websockets_status_outside_4xx_5xx_stops_it_at_start_up():
+    done = subprocess.run(
+        [sys.executable, "-m", "acr_emulator", "--port", "1", "--refuse-websockets", "200"],
+        env=env(ACR_AUTH_KEY="cli-key"),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "refuse_websockets must be an integer from 400 to 599" in done.stderr
