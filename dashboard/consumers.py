@@ -3,7 +3,8 @@
 Every message carries `server_time_ms` so the browser can correct for its own clock, and
 records carry their (metric, category)'s sequence number (`rseq`) so it can detect a gap and ask
 for a fresh snapshot.
-A board or display socket only ever receives the metrics of its own board(s).
+A board or display socket only ever receives the records its board(s)' tiles show
+(boards.Shown), a supervisor's All-metrics socket its teams' categories (access.Scope).
 """
 
 import asyncio
@@ -59,18 +60,18 @@ def _layer_turn() -> asyncio.Semaphore:
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """Base: `authorize` returns the metric ids this socket may see (None: all) and the groups
-    to join, or None to refuse the handshake."""
+    """Base: `authorize` returns the records this socket may see (a filter, None: all of them)
+    and the groups to join, or None to refuse the handshake."""
 
-    metric_ids: set[str] | None = None
-    visible: access.Scope = access.Scope(None)  # (self.scope is the ASGI scope)
+    # The filter of every snapshot and frame (metrics.fanout applies it to the frames).
+    narrowing: access.Scope | boards.Shown | None = None
     joined: list[str]
     # Record updates held while a snapshot is read and sent (they are as new or newer): None when
     # they go straight out.
     held: list[tuple[list, str]] | None = None
     snapshotting = False
 
-    async def authorize(self) -> tuple[set[str] | None, list[str]] | None:
+    async def authorize(self) -> tuple[access.Scope | boards.Shown | None, list[str]] | None:
         raise NotImplementedError
 
     async def connect(self) -> None:
@@ -80,7 +81,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if access is None:
             await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: the handshake is refused
             return
-        self.metric_ids, groups = access
+        self.narrowing, groups = access
         for group in [live.STATUS_GROUP, *groups]:
             if not live.is_record_group(group):
                 await group_add(self.channel_layer, group, self.channel_name)
@@ -133,37 +134,28 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.held is None:
             self.held = []
         try:
-            snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
-            snapshot = access.within_scope(snapshot, self.visible)
+            snapshot = await live.read_snapshot()
+            if self.narrowing is not None:
+                snapshot = self.narrowing.within(snapshot)
             stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
-                await self._send_records(*self.held.pop(0))
+                _, frame = self.held.pop(0)
+                await self.base_send({"type": "websocket.send", "text": frame})
         finally:
             self.held, self.snapshotting = None, False
 
     async def deliver(self, records: list[dict], frame: str) -> None:
-        """A record update from metrics.fanout: `frame` is the message for a socket that sees
-        every record in it."""
+        """A record update from metrics.fanout: `frame` is the message, already narrowed to
+        what this socket may see."""
         if self.held is not None:
             self.held.append((records, frame))
         else:
-            await self._send_records(records, frame)
+            await self.base_send({"type": "websocket.send", "text": frame})
 
     async def resync(self) -> None:
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
         await self.send_snapshot()
-
-    async def _send_records(self, records: list[dict], frame: str) -> None:
-        if self.visible.categories is None:  # sees everything: the shared frame as it is
-            await self.base_send({"type": "websocket.send", "text": frame})
-            return
-        visible = [r for r in records if self.visible.allows(r["category"])]
-        if len(visible) < len(records):
-            if not visible:
-                return
-            frame = fanout.frame(json.dumps(visible, separators=(",", ":")), now_ms())
-        await self.send(text_data=frame)
 
     async def status_update(self, event: dict) -> None:
         await self.send_json({"type": "status", "status": event["status"]})
@@ -182,8 +174,7 @@ class AllMetricsConsumer(LiveConsumer):
         scope = await database_sync_to_async(access.live_scope)(self.scope.get("user"))
         if scope is None:
             return None
-        self.visible = scope
-        return None, [live.ALL_GROUP]
+        return (None if scope.categories is None else scope), [live.ALL_GROUP]
 
 
 class BoardConsumer(LiveConsumer):

@@ -127,3 +127,82 @@ async def test_websockets_refuse_other_teams_and_scope_live_data(floor, redis_db
     snapshot = await admin.receive_json_from(timeout=5)
     assert sorted(t["category"] for t in snapshot["records"]) == ["Sales", "Support"]
     await admin.disconnect()
+
+
+# --- a board or display socket sees what its tiles show, nothing more -------------------------
+
+
+def keys(records) -> set[tuple[str, str]]:
+    return {(r["metric_id"], r["category"]) for r in records}
+
+
+@pytest.fixture
+def sales_viewer(floor):
+    """A Sales viewer; the Sales board also has a breakdown of the wait per queue, and the
+    catalog an agent metric no board shows."""
+    people, boards = floor
+    viewer = get_user_model().objects.create_user("vic", password="pw-viewer-long-1")
+    Team.objects.get(name="Sales").viewers.add(viewer)
+    wait = Metric.objects.create(
+        metric_id="AWT", name="Wait", category_type="GROUP", categories=["Sales", "Support"]
+    )
+    Tile.objects.create(board=boards["Sales"][0], metric=wait, kind="breakdown")
+    return viewer
+
+
+async def publish_the_floor(at: int) -> None:
+    from metrics import live
+    from metrics.acr.values import CatalogMetric
+
+    await live.store_catalog(
+        [
+            CatalogMetric("CIQ", "Calls in Queue", "GROUP", ("Sales", "Support")),
+            CatalogMetric("AWT", "Wait", "GROUP", ("Sales", "Support")),
+            CatalogMetric("AGT", "Talking", "AGENT", ("Ana(201)",)),
+        ]
+    )
+    await ingest.store_and_publish(
+        [
+            count_record("CIQ", "Sales", 1, at),
+            count_record("CIQ", "Support", 7, at),
+            count_record("AWT", "Sales", 3, at),
+            count_record("AWT", "Support", 4, at),
+            count_record("AGT", "Ana(201)", 2, at),
+        ]
+    )
+
+
+async def test_a_viewers_socket_gets_only_the_categories_its_boards_tiles_show(
+    floor, sales_viewer, redis_db
+):
+    """The Sales board shows Sales' queue (a trend tile) and the wait of every queue (a
+    breakdown): its viewer, and a TV with its display link, are never sent Support's queue
+    nor any agent, in the snapshot or any frame after it."""
+    from dashboard import boards
+
+    now = clock.now_ms()
+    await publish_the_floor(now)
+    board, _ = floor[1]["Sales"]
+    _, token = await sync_to_async(boards.create_display_link)("TV", board)
+    viewer = await connect(sales_viewer, "/ws/boards/sales/")
+    tv = await connect(None, f"/ws/display/{token}/")
+    shown = {("CIQ", "Sales"), ("AWT", "Sales"), ("AWT", "Support")}
+    for socket in (viewer, tv):
+        snapshot = await socket.receive_json_from(timeout=5)
+        assert keys(snapshot["records"]) == shown
+        categories = {m["metric_id"]: m["categories"] for m in snapshot["metrics"]}
+        assert categories == {"CIQ": ["Sales"], "AWT": ["Sales", "Support"]}
+        assert snapshot["agents"] == {}
+
+    await ingest.store_and_publish(
+        [count_record("CIQ", "Support", 8, now + 1), count_record("AGT", "Ana(201)", 3, now + 1)]
+    )
+    for socket in (viewer, tv):
+        assert await socket.receive_nothing(timeout=0.5)
+    await ingest.store_and_publish(
+        [count_record("CIQ", "Support", 9, now + 2), count_record("CIQ", "Sales", 5, now + 2)]
+    )
+    for socket in (viewer, tv):
+        update = await socket.receive_json_from(timeout=5)
+        assert [(r["category"], r["value"]["count"]) for r in update["records"]] == [("Sales", 5)]
+        await socket.disconnect()
