@@ -55,9 +55,15 @@ class Scope:
         return self.categories is None or bool(set(metric.categories) & self.categories)
 
 
+def user_group(user_id: int) -> str:
+    """The channel group of a user's sockets, told to check their access again when it may have
+    been taken away (dashboard.signals)."""
+    return f"access.user.{user_id}"
+
+
 def live_scope(user) -> Scope | None:
     """The live data a user may see on the All-metrics board; None: not even the board."""
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not user.is_active:
         return None
     if user.is_staff:
         return Scope(None)
@@ -85,7 +91,7 @@ def visible_metrics(scope: Scope) -> QuerySet[Metric]:
 
 
 def visible_boards(user) -> QuerySet[Board]:
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not user.is_active:
         return Board.objects.none()
     if user.is_staff:
         return Board.objects.all()

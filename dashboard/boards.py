@@ -10,8 +10,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from dashboard.access import visible_boards
@@ -183,13 +181,3 @@ def revoke_display_link(link: DisplayLink) -> None:
     link.revoked_at = timezone.now()
     link.save(update_fields=["revoked_at"])
     async_to_sync(get_channel_layer().group_send)(link.group, {"type": "display.revoked"})
-
-
-# --- tell open boards when their configuration changes ------------------------------------------
-
-
-@receiver([post_save, post_delete], sender=Board)
-@receiver([post_save, post_delete], sender=Tile)
-def _board_changed(sender, instance, **kwargs) -> None:
-    board_id = instance.pk if sender is Board else instance.board_id
-    async_to_sync(get_channel_layer().group_send)(board_group(board_id), {"type": "board.changed"})

@@ -4,17 +4,22 @@ Every message carries `server_time_ms` so the browser can correct for its own cl
 records carry their (metric, category)'s sequence number (`rseq`) so it can detect a gap and ask
 for a fresh snapshot.
 A board or display socket only ever receives the records its board(s)' tiles show
-(boards.Shown), a supervisor's All-metrics socket its teams' categories (access.Scope).
+(boards.Shown), a supervisor's All-metrics socket its teams' categories (access.Scope). Access
+is checked again whenever something it rests on changes (dashboard.signals).
 """
 
 import asyncio
 import json
 import time
 import weakref
+from importlib import import_module
 
+from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 
 from dashboard import access, boards
 from metrics import fanout, health, live
@@ -28,6 +33,9 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
+# Access changed but not gone (a display link re-pointed, a board's tiles): the page is told to
+# reload, and reconnects under its new access.
+CLOSE_CHANGED = 4205
 # Channel-layer events every socket gets; their handlers never use the ORM. (Record updates come
 # through metrics.fanout instead.)
 FANOUT_EVENTS = frozenset({"status.update"})
@@ -59,6 +67,18 @@ def _layer_turn() -> asyncio.Semaphore:
     return _layer_turns[loop]
 
 
+async def current_user(scope: dict):
+    """The socket's user as things stand now: its session read again, so that a logout, an
+    expired session, a deactivated user or a changed password make it anonymous (the same
+    reading as the handshake's, channels.auth.get_user)."""
+    session = scope.get("session")
+    key = session.session_key if session is not None else None
+    if key is None:
+        return AnonymousUser()
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    return await get_user({"session": store})
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Base: `authorize` returns the records this socket may see (a filter, None: all of them)
     and the groups to join, or None to refuse the handshake."""
@@ -82,6 +102,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: the handshake is refused
             return
         self.narrowing, groups = access
+        self.granted = (self.narrowing, frozenset(groups))
         for group in [live.STATUS_GROUP, *groups]:
             if not live.is_record_group(group):
                 await group_add(self.channel_layer, group, self.channel_name)
@@ -164,28 +185,62 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "catalog"})
 
     async def board_changed(self, event: dict) -> None:
-        await self.send_json({"type": "reload"})
+        if await self.recheck():
+            await self.send_json({"type": "reload"})
+
+    async def access_changed(self, event: dict) -> None:
+        await self.recheck()
+
+    async def recheck(self) -> bool:
+        """Authorizes the socket again, as at the handshake, with its user as things stand now
+        (dashboard.signals says when). One that lost its access is closed (4403: refused from
+        now on); one whose access changed is told to reload and closed, and reconnects under
+        the new one. True when it goes on as it was."""
+        self.scope["user"] = await current_user(self.scope)
+        granted = await self.authorize()
+        if granted is None:
+            await self.close_now(CLOSE_REVOKED)
+            return False
+        if (granted[0], frozenset(granted[1])) != self.granted:
+            await self.send_json({"type": "reload"})
+            await self.close_now(CLOSE_CHANGED)
+            return False
+        return True
+
+    async def close_now(self, code: int) -> None:
+        """Closes the socket, with no record sent after the decision (disconnect comes later)."""
+        await fanout.hub().leave(self)
+        await self.close(code=code)
 
 
 class AllMetricsConsumer(LiveConsumer):
     """Every metric for staff; a supervisor's own queues and agents only."""
 
     async def authorize(self):
-        scope = await database_sync_to_async(access.live_scope)(self.scope.get("user"))
+        user = self.scope.get("user")
+        scope = await database_sync_to_async(access.live_scope)(user)
         if scope is None:
             return None
-        return (None if scope.categories is None else scope), [live.ALL_GROUP]
+        narrowing = None if scope.categories is None else scope
+        return narrowing, [live.ALL_GROUP, access.user_group(user.pk)]
 
 
 class BoardConsumer(LiveConsumer):
     async def authorize(self):
-        return await database_sync_to_async(boards.board_access)(
-            self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"]
+        user = self.scope.get("user")
+        granted = await database_sync_to_async(boards.board_access)(
+            user, self.scope["url_route"]["kwargs"]["slug"]
         )
+        if granted is None:
+            return None
+        shown, groups = granted
+        return shown, [*groups, access.user_group(user.pk)]
 
 
 class DisplayConsumer(LiveConsumer):
     """A TV opened with a display link: no user, only the link's board(s)."""
+
+    seen = False
 
     async def authorize(self):
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -193,12 +248,14 @@ class DisplayConsumer(LiveConsumer):
         if found is None:
             return None
         link, granted = found
-        await database_sync_to_async(boards.mark_seen)(link)
+        if not self.seen:  # at the handshake, not on every re-check (a TV wall writes at once)
+            await database_sync_to_async(boards.mark_seen)(link)
+            self.seen = True
         return granted
 
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})
-        await self.close(code=CLOSE_REVOKED)
+        await self.close_now(CLOSE_REVOKED)
 
 
 class AlertConsumer(AsyncWebsocketConsumer):
@@ -209,16 +266,23 @@ class AlertConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        self.group = f"user.{user.pk}"
-        await group_add(self.channel_layer, self.group, self.channel_name)
+        self.user_id = user.pk
+        self.groups_joined = [f"user.{user.pk}", access.user_group(user.pk)]
+        for group in self.groups_joined:
+            await group_add(self.channel_layer, group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await group_discard(self.channel_layer, self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await group_discard(self.channel_layer, group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         await self.close(code=1008)  # nothing is accepted from the browser here
+
+    async def access_changed(self, event: dict) -> None:
+        """Logged out, deactivated, a new password: no more alerts on this socket."""
+        if (await current_user(self.scope)).pk != self.user_id:
+            await self.close(code=CLOSE_REVOKED)
 
     async def alert_fired(self, event: dict) -> None:
         await self.send(text_data=json.dumps({"type": "alert", "message": event["message"]}))
