@@ -55,8 +55,8 @@ async def _send(groups: list[str], event_type: str) -> None:
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def _user_changed(sender, instance, **kwargs) -> None:
-    if kwargs.get("update_fields") == frozenset({"last_login"}):
-        return  # a login takes nothing away
+    if kwargs.get("created") or kwargs.get("update_fields") == frozenset({"last_login"}):
+        return  # a new user has no socket yet; a login takes nothing away
     tell([user_group(instance.pk)])
 
 
@@ -105,8 +105,9 @@ def _board_changed(sender, instance, **kwargs) -> None:
 
 
 @receiver([post_save, post_delete], sender=DisplayLink)
-def _link_changed(sender, instance, **kwargs) -> None:
-    tell([instance.group])
+def _link_changed(sender, instance, created=False, **kwargs) -> None:
+    if not created:  # (a new link has no socket yet)
+        tell([instance.group])
 
 
 @receiver([post_save, post_delete], sender=PlaylistItem)
