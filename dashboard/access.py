@@ -28,15 +28,42 @@ class Scope:
     def allows(self, category: str) -> bool:
         return self.categories is None or category in self.categories
 
+    def keeps(self, record: dict[str, Any]) -> bool:
+        """Whether a live record is for this scope (the filter of metrics.fanout's frames)."""
+        return self.allows(record["category"])
+
+    def within(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        """The part of a snapshot this scope allows: its categories of every metric."""
+        if self.categories is None:
+            return snapshot
+        metrics = []
+        for metric in snapshot["metrics"]:
+            categories = [c for c in metric["categories"] if self.allows(c)]
+            if categories:
+                metrics.append({**metric, "categories": categories})
+        kept = {m["metric_id"] for m in metrics}
+        return {
+            **snapshot,
+            "metrics": metrics,
+            "records": [r for r in snapshot["records"] if r["metric_id"] in kept and self.keeps(r)],
+            "agents": {k: v for k, v in snapshot.get("agents", {}).items() if self.allows(k)},
+        }
+
     def allows_metric(self, metric: Metric) -> bool:
         """True when the metric has a category this scope sees (a metric without categories
         only for those who see everything)."""
         return self.categories is None or bool(set(metric.categories) & self.categories)
 
 
+def user_group(user_id: int) -> str:
+    """The channel group of a user's sockets, told to check their access again when it may have
+    been taken away (dashboard.signals)."""
+    return f"access.user.{user_id}"
+
+
 def live_scope(user) -> Scope | None:
     """The live data a user may see on the All-metrics board; None: not even the board."""
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not user.is_active:
         return None
     if user.is_staff:
         return Scope(None)
@@ -64,28 +91,8 @@ def visible_metrics(scope: Scope) -> QuerySet[Metric]:
 
 
 def visible_boards(user) -> QuerySet[Board]:
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not user.is_active:
         return Board.objects.none()
     if user.is_staff:
         return Board.objects.all()
     return Board.objects.filter(Q(teams__supervisors=user) | Q(teams__viewers=user)).distinct()
-
-
-def within_scope(snapshot: dict[str, Any], scope: Scope) -> dict[str, Any]:
-    """The part of a snapshot a scope allows: its categories of every metric."""
-    if scope.categories is None:
-        return snapshot
-    metrics = []
-    for metric in snapshot["metrics"]:
-        categories = [c for c in metric["categories"] if scope.allows(c)]
-        if categories:
-            metrics.append({**metric, "categories": categories})
-    kept = {m["metric_id"] for m in metrics}
-    return {
-        **snapshot,
-        "metrics": metrics,
-        "records": [
-            r for r in snapshot["records"] if r["metric_id"] in kept and scope.allows(r["category"])
-        ],
-        "agents": {k: v for k, v in snapshot.get("agents", {}).items() if scope.allows(k)},
-    }

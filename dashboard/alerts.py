@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.core.mail import send_mail
 
+from dashboard import access
 from metrics import health, live, records
 from metrics.models import AlertEvent, AlertRule
 
@@ -53,26 +54,38 @@ def evaluate(
 
 
 def _rules() -> list[dict]:
-    return [
-        {
-            "id": rule.pk,
-            "owner_id": rule.owner_id,
-            "owner_email": rule.owner.email,
-            "name": rule.name,
-            "metric_id": rule.metric.metric_id,
-            "metric_name": rule.metric.name,
-            "category": rule.category,
-            "direction": rule.direction,
-            "threshold": rule.threshold,
-            "for_seconds": rule.for_seconds,
-            "cooldown_minutes": rule.cooldown_minutes,
-            "quiet": (rule.quiet_start, rule.quiet_end),
-            "email": rule.email,
-            "webhook_url": rule.webhook_url,
-            "duration": None,
-        }
-        for rule in AlertRule.objects.filter(active=True).select_related("metric", "owner")
-    ]
+    """The active rules whose owners may still see their queue or agent: one who left the team,
+    or whose account is off, is told nothing more about it (checked on every round, before any
+    notification)."""
+    scopes: dict[int, access.Scope | None] = {}
+    rules = []
+    for rule in AlertRule.objects.filter(active=True).select_related("metric", "owner"):
+        if rule.owner_id not in scopes:
+            scopes[rule.owner_id] = access.live_scope(rule.owner)
+        scope = scopes[rule.owner_id]
+        if scope is not None and scope.allows(rule.category):
+            rules.append(_rule(rule))
+    return rules
+
+
+def _rule(rule: AlertRule) -> dict:
+    return {
+        "id": rule.pk,
+        "owner_id": rule.owner_id,
+        "owner_email": rule.owner.email,
+        "name": rule.name,
+        "metric_id": rule.metric.metric_id,
+        "metric_name": rule.metric.name,
+        "category": rule.category,
+        "direction": rule.direction,
+        "threshold": rule.threshold,
+        "for_seconds": rule.for_seconds,
+        "cooldown_minutes": rule.cooldown_minutes,
+        "quiet": (rule.quiet_start, rule.quiet_end),
+        "email": rule.email,
+        "webhook_url": rule.webhook_url,
+        "duration": None,
+    }
 
 
 def _record_event(rule: dict, value: float | None, message: str) -> None:

@@ -8,4 +8,4 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
-        from dashboard import boards  # noqa: F401 - connects the board-changed signals
+        from dashboard import signals  # noqa: F401 - connects the changes that reach sockets

@@ -3,17 +3,23 @@
 Every message carries `server_time_ms` so the browser can correct for its own clock, and
 records carry their (metric, category)'s sequence number (`rseq`) so it can detect a gap and ask
 for a fresh snapshot.
-A board or display socket only ever receives the metrics of its own board(s).
+A board or display socket only ever receives the records its board(s)' tiles show
+(boards.Shown), a supervisor's All-metrics socket its teams' categories (access.Scope). Access
+is checked again whenever something it rests on changes (dashboard.signals).
 """
 
 import asyncio
 import json
 import time
 import weakref
+from importlib import import_module
 
+from channels.auth import get_user
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 
 from dashboard import access, boards
 from metrics import fanout, health, live
@@ -27,6 +33,9 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
+# Access changed but not gone (a display link re-pointed, a board's tiles): the page is told to
+# reload, and reconnects under its new access.
+CLOSE_CHANGED = 4205
 # Channel-layer events every socket gets; their handlers never use the ORM. (Record updates come
 # through metrics.fanout instead.)
 FANOUT_EVENTS = frozenset({"status.update"})
@@ -58,19 +67,31 @@ def _layer_turn() -> asyncio.Semaphore:
     return _layer_turns[loop]
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
-    """Base: `authorize` returns the metric ids this socket may see (None: all) and the groups
-    to join, or None to refuse the handshake."""
+async def current_user(scope: dict):
+    """The socket's user as things stand now: its session read again, so that a logout, an
+    expired session, a deactivated user or a changed password make it anonymous (the same
+    reading as the handshake's, channels.auth.get_user)."""
+    session = scope.get("session")
+    key = session.session_key if session is not None else None
+    if key is None:
+        return AnonymousUser()
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    return await get_user({"session": store})
 
-    metric_ids: set[str] | None = None
-    visible: access.Scope = access.Scope(None)  # (self.scope is the ASGI scope)
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Base: `authorize` returns the records this socket may see (a filter, None: all of them)
+    and the groups to join, or None to refuse the handshake."""
+
+    # The filter of every snapshot and frame (metrics.fanout applies it to the frames).
+    narrowing: access.Scope | boards.Shown | None = None
     joined: list[str]
     # Record updates held while a snapshot is read and sent (they are as new or newer): None when
     # they go straight out.
     held: list[tuple[list, str]] | None = None
     snapshotting = False
 
-    async def authorize(self) -> tuple[set[str] | None, list[str]] | None:
+    async def authorize(self) -> tuple[access.Scope | boards.Shown | None, list[str]] | None:
         raise NotImplementedError
 
     async def connect(self) -> None:
@@ -80,7 +101,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if access is None:
             await self.close(code=CLOSE_UNAUTHORIZED)  # before accept: the handshake is refused
             return
-        self.metric_ids, groups = access
+        self.narrowing, groups = access
+        self.granted = (self.narrowing, frozenset(groups))
         for group in [live.STATUS_GROUP, *groups]:
             if not live.is_record_group(group):
                 await group_add(self.channel_layer, group, self.channel_name)
@@ -133,37 +155,28 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.held is None:
             self.held = []
         try:
-            snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
-            snapshot = access.within_scope(snapshot, self.visible)
+            snapshot = await live.read_snapshot()
+            if self.narrowing is not None:
+                snapshot = self.narrowing.within(snapshot)
             stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
-                await self._send_records(*self.held.pop(0))
+                _, frame = self.held.pop(0)
+                await self.base_send({"type": "websocket.send", "text": frame})
         finally:
             self.held, self.snapshotting = None, False
 
     async def deliver(self, records: list[dict], frame: str) -> None:
-        """A record update from metrics.fanout: `frame` is the message for a socket that sees
-        every record in it."""
+        """A record update from metrics.fanout: `frame` is the message, already narrowed to
+        what this socket may see."""
         if self.held is not None:
             self.held.append((records, frame))
         else:
-            await self._send_records(records, frame)
+            await self.base_send({"type": "websocket.send", "text": frame})
 
     async def resync(self) -> None:
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
         await self.send_snapshot()
-
-    async def _send_records(self, records: list[dict], frame: str) -> None:
-        if self.visible.categories is None:  # sees everything: the shared frame as it is
-            await self.base_send({"type": "websocket.send", "text": frame})
-            return
-        visible = [r for r in records if self.visible.allows(r["category"])]
-        if len(visible) < len(records):
-            if not visible:
-                return
-            frame = fanout.frame(json.dumps(visible, separators=(",", ":")), now_ms())
-        await self.send(text_data=frame)
 
     async def status_update(self, event: dict) -> None:
         await self.send_json({"type": "status", "status": event["status"]})
@@ -172,29 +185,62 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "catalog"})
 
     async def board_changed(self, event: dict) -> None:
-        await self.send_json({"type": "reload"})
+        if await self.recheck():
+            await self.send_json({"type": "reload"})
+
+    async def access_changed(self, event: dict) -> None:
+        await self.recheck()
+
+    async def recheck(self) -> bool:
+        """Authorizes the socket again, as at the handshake, with its user as things stand now
+        (dashboard.signals says when). One that lost its access is closed (4403: refused from
+        now on); one whose access changed is told to reload and closed, and reconnects under
+        the new one. True when it goes on as it was."""
+        self.scope["user"] = await current_user(self.scope)
+        granted = await self.authorize()
+        if granted is None:
+            await self.close_now(CLOSE_REVOKED)
+            return False
+        if (granted[0], frozenset(granted[1])) != self.granted:
+            await self.send_json({"type": "reload"})
+            await self.close_now(CLOSE_CHANGED)
+            return False
+        return True
+
+    async def close_now(self, code: int) -> None:
+        """Closes the socket, with no record sent after the decision (disconnect comes later)."""
+        await fanout.hub().leave(self)
+        await self.close(code=code)
 
 
 class AllMetricsConsumer(LiveConsumer):
     """Every metric for staff; a supervisor's own queues and agents only."""
 
     async def authorize(self):
-        scope = await database_sync_to_async(access.live_scope)(self.scope.get("user"))
+        user = self.scope.get("user")
+        scope = await database_sync_to_async(access.live_scope)(user)
         if scope is None:
             return None
-        self.visible = scope
-        return None, [live.ALL_GROUP]
+        narrowing = None if scope.categories is None else scope
+        return narrowing, [live.ALL_GROUP, access.user_group(user.pk)]
 
 
 class BoardConsumer(LiveConsumer):
     async def authorize(self):
-        return await database_sync_to_async(boards.board_access)(
-            self.scope.get("user"), self.scope["url_route"]["kwargs"]["slug"]
+        user = self.scope.get("user")
+        granted = await database_sync_to_async(boards.board_access)(
+            user, self.scope["url_route"]["kwargs"]["slug"]
         )
+        if granted is None:
+            return None
+        shown, groups = granted
+        return shown, [*groups, access.user_group(user.pk)]
 
 
 class DisplayConsumer(LiveConsumer):
     """A TV opened with a display link: no user, only the link's board(s)."""
+
+    seen = False
 
     async def authorize(self):
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -202,12 +248,14 @@ class DisplayConsumer(LiveConsumer):
         if found is None:
             return None
         link, granted = found
-        await database_sync_to_async(boards.mark_seen)(link)
+        if not self.seen:  # at the handshake, not on every re-check (a TV wall writes at once)
+            await database_sync_to_async(boards.mark_seen)(link)
+            self.seen = True
         return granted
 
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})
-        await self.close(code=CLOSE_REVOKED)
+        await self.close_now(CLOSE_REVOKED)
 
 
 class AlertConsumer(AsyncWebsocketConsumer):
@@ -218,16 +266,23 @@ class AlertConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        self.group = f"user.{user.pk}"
-        await group_add(self.channel_layer, self.group, self.channel_name)
+        self.user_id = user.pk
+        self.groups_joined = [f"user.{user.pk}", access.user_group(user.pk)]
+        for group in self.groups_joined:
+            await group_add(self.channel_layer, group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await group_discard(self.channel_layer, self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await group_discard(self.channel_layer, group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         await self.close(code=1008)  # nothing is accepted from the browser here
+
+    async def access_changed(self, event: dict) -> None:
+        """Logged out, deactivated, a new password: no more alerts on this socket."""
+        if (await current_user(self.scope)).pk != self.user_id:
+            await self.close(code=CLOSE_REVOKED)
 
     async def alert_fired(self, event: dict) -> None:
         await self.send(text_data=json.dumps({"type": "alert", "message": event["message"]}))

@@ -74,7 +74,19 @@ def frame(encoded_records: str, server_time_ms: int) -> str:
     return f'{{"type":"records","records":{encoded_records},"server_time_ms":{server_time_ms}}}'
 
 
+class Narrowing(Protocol):
+    """A socket's filter on the records of its topics. Hashable and compared by value: the
+    sockets with equal ones (a board's TVs) share their frames."""
+
+    def keeps(self, record: dict[str, Any]) -> bool: ...
+
+    def __hash__(self) -> int: ...
+
+
 class Listener(Protocol):
+    # None: every record of its topics (the shared frame as it is).
+    narrowing: Narrowing | None
+
     async def deliver(self, records: list[dict[str, Any]], frame: str) -> None: ...
 
     async def resync(self) -> None: ...
@@ -180,6 +192,8 @@ class Hub:
             return
         now_ms = clock.now_ms()
         frames: dict[frozenset[str], tuple[list[dict[str, Any]], str]] = {}
+        narrowed: dict[tuple[frozenset[str], Narrowing], tuple[list[dict[str, Any]], str] | None]
+        narrowed = {}
 
         def frame_for(topics: frozenset[str]) -> tuple[list[dict[str, Any]], str]:
             # One per set of topics (per board, in effect), shared by its sockets.
@@ -190,10 +204,27 @@ class Hub:
                 frames[topics] = (records, frame(joined, now_ms))
             return frames[topics]
 
+        def narrowed_for(listener: Listener) -> tuple[list[dict[str, Any]], str] | None:
+            # A socket that may see only some of its topics' records (a board's tiles, a team's
+            # queues) gets those, or nothing: one frame per set of topics and filter.
+            topics, narrowing = self.topics_of[listener], listener.narrowing
+            if narrowing is None:
+                return frame_for(topics)
+            if (topics, narrowing) not in narrowed:
+                records, text = frame_for(topics)
+                kept = [record for record in records if narrowing.keeps(record)]
+                if len(kept) < len(records):
+                    text = frame(_dumps(kept), now_ms)
+                narrowed[topics, narrowing] = (kept, text) if kept else None
+            return narrowed[topics, narrowing]
+
+        async def deliver(listener: Listener) -> None:
+            shared = narrowed_for(listener)
+            if shared is not None:
+                await listener.deliver(*shared)
+
         receivers = set().union(*(self.members.get(t, ()) for t in parts_on))
-        await self._each(
-            lambda listener: listener.deliver(*frame_for(self.topics_of[listener])), receivers
-        )
+        await self._each(deliver, receivers)
 
     async def _each(
         self, call: Callable[[Listener], Awaitable[None]], members: Iterable[Listener] | None = None

@@ -18,7 +18,14 @@ from dashboard.asgi import application
 from metrics import ingest, live
 from metrics.acr import clock
 from metrics.models import AlertEvent, AlertRule, Metric, Team
-from tests.conftest import free_port, log_in, stack_env, start_web, wait_for_port
+from tests.conftest import (
+    count_record,
+    free_port,
+    log_in,
+    stack_env,
+    start_web,
+    wait_for_port,
+)
 
 RULE = {
     "direction": "above",
@@ -83,6 +90,7 @@ async def test_a_breach_tells_the_owner_in_the_console_by_mail_and_webhook(
         user = get_user_model().objects.create_user(
             "sally", password="pw-long-sales-1", email="sally@example.com"
         )
+        Team.objects.create(name="Sales", queues=["Sales"]).supervisors.add(user)
         metric = Metric.objects.create(
             metric_id="LWC", name="Longest Wait", category_type="GROUP", categories=["Sales"]
         )
@@ -212,3 +220,53 @@ def test_alerts_reach_the_page_again_within_8_seconds_of_a_web_server_restart(
     wait_for_port(port, start_web(processes, stack_env(emulator, settings.REDIS_URL), port), "web")
     # Back within the cap (8 s), and a check (every 5 s) fires the rule again: a toast.
     expect(toasts.first).to_contain_text("Sales queue:", timeout=20_000)
+
+
+def remove_from_the_team(user):
+    Team.objects.get(name="Sales").supervisors.remove(user)
+
+
+def deactivate(user):
+    user.is_active = False
+    user.save()
+
+
+@pytest.mark.parametrize("lose_access", [remove_from_the_team, deactivate])
+@pytest.mark.django_db(transaction=True)
+async def test_an_alert_rule_of_a_supervisor_who_lost_access_sends_nothing(
+    redis_db, webhook, mailoutbox, lose_access
+):
+    """Sally made the rule while she supervised Sales; once she no longer does (or her account
+    is off), Sales' numbers reach her by no path: no console, e-mail, webhook or event."""
+    url, received = webhook
+
+    def sales_supervisor_with_a_rule():
+        user = get_user_model().objects.create_user(
+            "sally", password="pw-long-sales-1", email="sally@example.com"
+        )
+        team = Team.objects.create(name="Sales", queues=["Sales"])
+        team.supervisors.add(user)
+        metric = Metric.objects.create(
+            metric_id="CIQ", name="Calls in Queue", category_type="GROUP", categories=["Sales"]
+        )
+        AlertRule.objects.create(
+            owner=user,
+            name="Sales queue",
+            metric=metric,
+            category="Sales",
+            threshold=1,
+            for_seconds=0,
+            email=True,
+            webhook_url=url,
+        )
+        return user
+
+    user = await sync_to_async(sales_supervisor_with_a_rule)()
+    now = clock.now_ms()
+    await ingest.store_and_publish([count_record("CIQ", "Sales", 5, now)])
+    await live.update_status(poll_ok_ms=now, ws_ok_ms=now)
+
+    await sync_to_async(lose_access)(user)
+    assert await alerts.check_all(now) == 0
+    assert await AlertEvent.objects.acount() == 0
+    assert mailoutbox == [] and received == []

@@ -223,3 +223,45 @@ async def test_hundreds_of_screens_closing_at_once_leave_no_group_behind(redis_d
     await asyncio.gather(*(tv.disconnect(timeout=20) for tv in tvs))
     groups = [k for k in redis_db.keys("acrdash*") if redis_db.type(k) == "zset"]
     assert sum(redis_db.zcard(k) for k in groups) == 0
+
+
+class Screen:
+    """A socket as metrics.fanout sees it: a filter, and the frames it was given."""
+
+    def __init__(self, narrowing) -> None:
+        self.narrowing = narrowing
+        self.frames: list[str] = []
+
+    async def deliver(self, records, frame: str) -> None:
+        self.frames.append(frame)
+
+    async def resync(self) -> None:
+        pass
+
+
+async def test_a_narrowed_frame_is_built_once_for_every_socket_with_that_filter():
+    """A thousand TVs on one board: each burst is narrowed to the board's tiles once, and every
+    TV is given that same frame; a socket whose filter keeps nothing is given nothing."""
+    from dashboard.boards import Shown
+
+    def shows(*records):
+        return Shown(records=frozenset(records), whole=frozenset())
+
+    hub = fanout.Hub(redis=None)
+    tvs = [Screen(shows(("CIQ", "Sales"))) for _ in range(3)]
+    staff, billing = Screen(None), Screen(shows(("CIQ", "Billing")))
+    topics = frozenset({fanout.topic(live.metric_group("CIQ"))})
+    for screen in (*tvs, staff, billing):
+        hub.topics_of[screen] = topics
+        hub.members.setdefault(next(iter(topics)), set()).add(screen)
+    records = [
+        {**count_record("CIQ", category, count, 1000), "seq": seq, "rseq": 1}
+        for seq, (category, count) in enumerate((("Sales", 3), ("Support", 7)), 1)
+    ]
+    await hub._fan_out([{"channel": next(iter(topics)), "data": json.dumps(records)}])
+
+    [frame] = tvs[0].frames
+    assert all(tv.frames[0] is frame for tv in tvs)  # one object, built once
+    assert [r["category"] for r in json.loads(frame)["records"]] == ["Sales"]
+    assert [r["category"] for r in json.loads(staff.frames[0])["records"]] == ["Sales", "Support"]
+    assert billing.frames == []

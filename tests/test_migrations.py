@@ -154,8 +154,8 @@ def test_a_site_configured_under_the_previous_release_survives_the_upgrade(previ
 
     link = boards.find_display_link(TOKEN)
     assert link == DisplayLink.objects.get(name="TV by the door") and link.active
-    _, (metric_ids, groups) = boards.display_access(TOKEN)
-    assert metric_ids == {"CIQGRP01", "AWTGRP01"} and link.group in groups
+    _, (shown, groups) = boards.display_access(TOKEN)
+    assert shown.metric_ids == {"CIQGRP01", "AWTGRP01"} and link.group in groups
 
     widget = Widget.objects.get(slug="sales")
     widget.full_clean()

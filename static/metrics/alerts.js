@@ -18,7 +18,9 @@
     area.append(toast);
     while (area.children.length > 5) area.firstElementChild.remove();
   }
-  window.BoardLive.connection("/ws/alerts/", { snapshots: false }).open({
+  const live = window.BoardLive.connection("/ws/alerts/", { snapshots: false });
+  live.open({
     onMessage: (message) => { if (message.type === "alert") show(message.message); },
+    onClose: (event) => { if (event.code === 4403) live.stop(); }, // logged out: no more alerts
   });
 })();

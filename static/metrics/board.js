@@ -344,7 +344,13 @@
   live.open({
     onOpen: () => setConnection("connected", "Live"),
     onMessage,
-    onClose: (event) => { if (event.code === 4403) showInvalid(); },
+    onClose(event) {
+      if (event.code !== 4403) return;
+      // Access gone: a TV says its link is no longer valid; a person's page reloads, and the
+      // server says why (the login page, or not found).
+      if (page.ws.startsWith("/ws/display/")) showInvalid();
+      else location.reload();
+    },
     onReconnecting(attempt) {
       refresh();
       if (page.kiosk && attempt >= 2) checkStillValid();

@@ -164,6 +164,8 @@
   live.open({
     onOpen: () => setConnection("connected", "Live"),
     onMessage,
+    // Access gone (logged out, no longer in the team): the server says why on a fresh load.
+    onClose: (event) => { if (event.code === 4403) location.reload(); },
     onReconnecting: () => setConnection("reconnecting", "Connection lost: reconnecting…"),
   });
   setInterval(tick, 1000);
