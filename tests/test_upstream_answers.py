@@ -121,7 +121,7 @@ async def test_a_websocket_401_waits_out_the_auth_pause(
     settings.ACR_AUTH_KEY_FILE = str(key_file)
     settings.ACR_AUTH_RETRY_SECONDS = 60
     await eventually(lambda: _ws_open(upstream, 1), what="the first subscription")
-    caplog.set_level(logging.WARNING, logger="metrics.acr.stream")
+    caplog.set_level(logging.DEBUG, logger="metrics.acr.stream")  # a repeated failure: DEBUG
     await control(upstream, "auth-key", {"key": "rotated-key", "disconnect": True})
 
     def refusals():

@@ -8,7 +8,8 @@ static/metrics/live.js (the connection module board.js uses).
   jump in a (metric, category)'s `rseq` is a gap and asks for a snapshot;
 - a tile is `stale` when server time minus max(poll_ok_ms, ws_ok_ms) exceeds `stale_ms`
   (an `error` tile stays `error`); the banner says the connection is lost, the data is stale,
-  and the upstream's problem (`poll_error` or `ws_error`).
+  and the upstream's problem (`poll_error`, or `ws_error` unless websockets are blocked on the
+  way: polling then carries every tile).
 
 `BoardClient` reconnects as live.js does for board.js: after a close, wait random() * min(8 s,
 0.5 s * 2^attempt), attempt += 1, reset to 0 on open; a TV (kiosk) also sends a HEAD for its
@@ -155,7 +156,9 @@ class BoardView:
     def banner(self, at_ms: float, broken_since: float | None) -> str:
         """The upstream banner's text (board.js refresh()); "" when it is hidden."""
         stale = self.stale(at_ms)
-        problem = self.status.get("poll_error") or self.status.get("ws_error")
+        # live.js upstreamProblem: a push channel blocked on the way is no problem on a screen
+        blocked = self.status.get("ws_blocked")
+        problem = self.status.get("poll_error") or ("" if blocked else self.status.get("ws_error"))
         parts = []
         if broken_since:
             parts.append("Connection to the dashboard server lost: reconnecting.")

@@ -151,7 +151,11 @@ class Subscriber(Protocol):
 
 
 async def run_forever(subscriber: Subscriber) -> None:
-    """Hold the subscription for ever: reconnect with exponential backoff and full jitter."""
+    """Hold the subscription for ever: reconnect with exponential backoff and full jitter.
+
+    A failure is logged as a warning when it differs from the one before (a retry that fails
+    the same way, every few seconds for as long as the upstream is away, is a debug line)."""
+    last_failure = ""
     while True:
         retrying = AsyncRetrying(
             wait=wait_random_exponential(multiplier=0.5, max=MAX_BACKOFF_SECONDS),
@@ -172,10 +176,14 @@ async def run_forever(subscriber: Subscriber) -> None:
                     )
                 except SubscriptionChanged:
                     log.info("metric ids changed: resubscribing")
+                    last_failure = ""
                 except SubscriptionLost as exc:
-                    log.warning("%s", exc)
+                    healthy = time.monotonic() - started >= HEALTHY_SESSION_SECONDS
+                    repeated = str(exc) == last_failure and not healthy
+                    log.log(logging.DEBUG if repeated else logging.WARNING, "%s", exc)
+                    last_failure = str(exc)
                     await subscriber.on_status(False, str(exc))
                     if isinstance(exc, SubscriptionRefused):
                         await subscriber.on_refused(exc.status)
-                    if time.monotonic() - started < HEALTHY_SESSION_SECONDS:
+                    if not healthy:
                         raise

@@ -234,7 +234,7 @@
     const atMs = live.upstreamNow();
     for (const view of views) view.update(atMs, stale);
     const { brokenSince } = live;
-    const problem = live.status.poll_error || live.status.ws_error;
+    const problem = live.upstreamProblem();
     const banner = [];
     if (brokenSince) banner.push(`Connection to the dashboard server lost at ${new Date(brokenSince).toLocaleTimeString()}: reconnecting.`);
     if (stale) banner.push("Data is stale.");

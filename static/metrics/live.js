@@ -36,6 +36,9 @@ window.BoardLive = (() => {
       // The server's time of the last word from the upstream, by either path.
       lastConfirmed: () => Math.max(live.status.poll_ok_ms || 0, live.status.ws_ok_ms || 0),
       isStale: () => snapshots && live.serverNow() - live.lastConfirmed() > live.staleMs,
+      // What is wrong upstream, in words, for a banner; not a push channel blocked on the way
+      // (a proxy): polling then keeps every tile right, and the status page says so.
+      upstreamProblem: () => live.status.poll_error || (live.status.ws_blocked ? "" : live.status.ws_error),
       requestSnapshot() {
         // (A socket without snapshots takes nothing from the browser: the alerts one closes.)
         if (!snapshots || !socket || socket.readyState !== WebSocket.OPEN) return;

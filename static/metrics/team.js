@@ -133,7 +133,7 @@
       cell.dataset.value = raw === null ? "" : String(Math.round(raw));
     }
     const stale = live.isStale();
-    const problem = live.status.poll_error || live.status.ws_error;
+    const problem = live.upstreamProblem();
     upstream.hidden = !problem && !stale;
     upstream.textContent = stale ? `Data is stale. ${problem || ""}` : problem ? `Upstream: ${problem}` : "";
   }

@@ -42,6 +42,7 @@ class Subscription:
         self.refused: dict[str, str] = {}  # catalog metrics the upstream refuses (by REST)
         self.subscribed_ids: list[str] = []
         self.answered_ids: list[str] = []  # subscribed ids REST answered for, after a 403
+        self.blocked = 0  # the status websockets are refused with on the way (0: not known to be)
         self.connected = False
         self.session = 0  # which websocket session a resync belongs to
         self.clock_bound: Bounds | None = None
@@ -96,6 +97,8 @@ class Subscription:
         self.session += 1
         self.connected = False
         if not connected:
+            if self.blocked:
+                return  # known to be blocked on the way: said once, not again at every retry
             try:
                 await ingest.report_subscription(False, error)
             except RedisError as exc:
@@ -134,7 +137,9 @@ class Subscription:
                     log.warning("left out of the subscription, refused: %s", sorted(self.refused))
                     return
                 self.answered_ids = list(self.subscribed_ids)  # no poll per retry from now on
-            await ingest.report_push_blocked(status)
+            if status != self.blocked:
+                await ingest.report_push_blocked(status)
+                self.blocked = status
         except (UpstreamError, RedisError) as exc:
             log.warning("cannot tell why the websocket was refused: %s", exc)
 
@@ -151,6 +156,7 @@ class Subscription:
         if session != self.session:
             return
         self.connected = True  # from now on the heartbeat reports it too
+        self.blocked = 0
         try:
             await ingest.report_subscription(True, "")
         except RedisError as exc:
