@@ -92,6 +92,8 @@ AXES_VERBOSE = False
 SSO_HEADER = env.str("SSO_HEADER", default="")
 SSO_TRUSTED_PROXIES = env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)
+if "_" in SSO_HEADER:  # servers and Django drop underscored names: it would never arrive
+    raise ImproperlyConfigured(f"SSO_HEADER is spelled with '-', not '_': {SSO_HEADER}")
 if SSO_HEADER:
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,

@@ -198,6 +198,13 @@ def web_command() -> list[str]:
     return [sys.executable, "-m", "dashboard.web"]
 
 
+def daphne_command(port: int) -> list[str]:
+    """The web process under Daphne, the supported alternative to uvicorn (as
+    bench/servers.py runs it)."""
+    app = "dashboard.asgi:application"
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
 # One web worker in tests: the widget's rate limit is per process, and a test that counts
 # requests must see them all in one (the benchmarks and drills run the default, one per core).
 WEB_ENV = {"WEB_WORKERS": "1"}

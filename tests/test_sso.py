@@ -3,24 +3,32 @@ provider below: the real ones cannot run here), and changing a password."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import jwt
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.handlers.asgi import ASGIRequest
 from django.test import Client, override_settings
 from playwright.sync_api import expect
 
 from dashboard import settings as project_settings
+from dashboard.sso import TrustedHeaderLogin
 from metrics.models import Team
 from tests.conftest import (
     PASSWORD,
     WEB_ENV,
+    daphne_command,
     database_url,
     free_port,
     in_thread,
@@ -97,6 +105,84 @@ def test_unknown_people_are_not_created_when_creation_is_off():
     response = Client(REMOTE_ADDR="127.0.0.1").get("/", HTTP_X_FORWARDED_USER="newcomer")
     assert response.status_code == 302
     assert not get_user_model().objects.filter(username="newcomer").exists()
+
+
+def start_server(processes, server: str, env: dict[str, str]) -> str:
+    """The app under `server` ("uvicorn", as shipped, or "daphne") with `env`; its base URL."""
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        **env,
+    }
+    if server == "uvicorn":
+        process = processes.start(server, web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
+    else:
+        process = processes.start(server, daphne_command(port), env)
+    wait_for_port(port, process, server)
+    return f"http://127.0.0.1:{port}"
+
+
+def signed_in_as(base_url: str, headers: list[tuple[str, str]]) -> str | None:
+    """Who a request with these raw headers (names spelled exactly so) is signed in as."""
+    response = httpx.get(f"{base_url}/history/", headers=headers, timeout=10)
+    if response.status_code == 302:
+        return None
+    found = re.search(r"signed in as <strong>([^<]*)</strong>", response.text)
+    return found.group(1) if found else f"status {response.status_code}"
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_only_the_exact_header_name_signs_in_under_every_server(
+    processes, redis_db, settings, server
+):
+    """Django folds X-Forwarded_User and X-Forwarded-User into one META key: a client could slip
+    the look-alike past a proxy that only sets (or strips) the real one."""
+    get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    base_url = start_server(
+        processes,
+        server,
+        {
+            "REDIS_URL": settings.REDIS_URL,
+            "SSO_HEADER": "X-Forwarded-User",
+            "SSO_TRUSTED_PROXIES": "127.0.0.1",
+        },
+    )
+    # Today's behaviour, kept: the proxy's exact header signs in (in any case).
+    assert signed_in_as(base_url, [("X-Forwarded-User", "sam")]) == "sam"
+    assert signed_in_as(base_url, [("x-forwarded-user", "sam")]) == "sam"
+    # A look-alike name signs no one in, alone or beside the real one. (Daphne drops underscored
+    # names before the app sees them: there the real one alone is left, and counts.)
+    assert signed_in_as(base_url, [("X-Forwarded_User", "admin")]) is None
+    assert signed_in_as(base_url, [("X_Forwarded_User", "admin")]) is None
+    beside = None if server == "uvicorn" else "sam"
+    both = [("X-Forwarded-User", "sam"), ("X-Forwarded_User", "admin")]
+    assert signed_in_as(base_url, both) == beside
+    assert signed_in_as(base_url, both[::-1]) == beside
+    # Twice (a proxy that appends to the client's header rather than replacing it): no one.
+    assert (
+        signed_in_as(base_url, [("X-Forwarded-User", "admin"), ("X-Forwarded-User", "sam")]) is None
+    )
+
+
+@override_settings(**WITH_HEADER_SSO)
+def test_the_header_is_read_by_its_exact_name_not_by_the_folded_meta_key():
+    """A server that passes underscored names on, and a Django that folds them into the real
+    header's META key (as Django did before 5.2.19): the look-alike still signs no one in."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"x-forwarded_user", b"admin")],
+        "client": ("127.0.0.1", 50000),
+    }
+    request = ASGIRequest(scope, io.BytesIO())
+    request.META["HTTP_X_FORWARDED_USER"] = "admin"
+    request.session, request.user = SessionStore(), AnonymousUser()
+    TrustedHeaderLogin(lambda request: None)(request)
+    assert not request.user.is_authenticated
+    assert not get_user_model().objects.filter(username="admin").exists()
 
 
 # --- OpenID Connect ------------------------------------------------------------------------------
