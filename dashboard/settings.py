@@ -280,9 +280,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes RedactTokens: no display token or auth_token= value in any log.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "filters": {"quiet_hits": {"()": "dashboard.web.QuietHits"}},
+    "filters": {
+        "quiet_hits": {"()": "dashboard.web.QuietHits"},
+        "redact_tokens": {"()": "dashboard.logfilters.RedactTokens"},
+    },
     "loggers": {"uvicorn.access": {"filters": ["quiet_hits"]}},
 }
 

@@ -68,7 +68,9 @@ class Processes:
     def start(
         self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT
     ) -> subprocess.Popen:
-        log = open(LOGS / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        # A name started again (a restarted web process) goes on in the same log.
+        mode = "a" if any(started == name for started, _ in self.running) else "w"
+        log = open(LOGS / f"{name}.log", mode)  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(  # noqa: S603
             args, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
