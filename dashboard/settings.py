@@ -276,6 +276,11 @@ EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dashboard@localhost")
 
+# Alert webhooks go to public addresses only (dashboard/webhooks.py): 1 also allows private and
+# loopback ones, for a site whose receiver is internal. Link-local (the cloud metadata service),
+# multicast and reserved addresses are refused either way.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -3,6 +3,8 @@ end-to-end tests, every process of the system. Logs of started processes go to .
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import secrets
@@ -333,6 +335,17 @@ def count_record(metric_id: str, category: str, count: int, at: int, **extra) ->
         "received_ms": at,
         **extra,
     }
+
+
+def queued_webhooks(redis_db) -> list[list[dict]]:
+    """The jobs of each send_webhooks task waiting in the Celery queue (the broker is the same
+    Redis)."""
+    messages = [json.loads(raw) for raw in redis_db.lrange("celery", 0, -1)]
+    return [
+        json.loads(base64.b64decode(message["body"]))[0][0]
+        for message in messages
+        if message["headers"]["task"] == "dashboard.tasks.send_webhooks"
+    ]
 
 
 def in_thread(function, *args):
