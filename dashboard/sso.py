@@ -17,7 +17,10 @@ import logging
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.backends import RemoteUserBackend
+from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from metrics.models import OIDCIdentity
 
 HEADER_BACKEND = "dashboard.sso.HeaderBackend"
 
@@ -92,14 +95,53 @@ class TrustedHeaderLogin:
 
 
 class OIDCBackend(OIDCAuthenticationBackend):
-    """Users matched by e-mail; a new one is named by its preferred_username when the provider
-    gives one (readable in the admin), else by its e-mail."""
+    """People matched on the provider's `sub`, kept in OIDCIdentity from their first sign-in.
+
+    A first sign-in links an existing account by e-mail only when the provider says it verified
+    the address (`email_verified`), and never a staff or superuser account: an administrator
+    links those in the admin (OIDC identities). Anyone else gets a new account (SSO_CREATE_USERS),
+    named by preferred_username, else by e-mail, unless that name is taken."""
+
+    def get_or_create_user(self, access_token, id_token, payload):
+        claims = self.get_userinfo(access_token, id_token, payload)
+        sub = payload.get("sub")
+        # The user info must be about the ID token's subject (OpenID Connect Core 5.3.2).
+        if not sub or claims.get("sub", sub) != sub:
+            raise SuspiciousOperation("the user info is not about the ID token's subject")
+        identity = OIDCIdentity.objects.filter(sub=sub).select_related("user").first()
+        if identity is not None:
+            return identity.user
+        user = self.user_with_verified_email(claims)
+        if user is not None and (user.is_staff or user.is_superuser):
+            log.warning("OIDC sub %s has a staff account's e-mail: an admin must link it", sub)
+            return None
+        user = user or self.create_user(claims)
+        if user is not None:
+            OIDCIdentity.objects.create(user=user, sub=sub)
+        return user
+
+    def user_with_verified_email(self, claims):
+        """The one account not linked yet with this e-mail, when the provider verified it."""
+        if not _verified(claims):
+            return None
+        users = self.UserModel.objects.filter(email__iexact=claims["email"], oidc_identity=None)
+        found = list(users[:2])
+        return found[0] if len(found) == 1 else None
 
     def create_user(self, claims):
         if not settings.SSO_CREATE_USERS:
             return None
         username = claims.get("preferred_username") or claims.get("email")
-        return self.UserModel.objects.create_user(username, email=claims.get("email", ""))
+        if not username or self.UserModel.objects.filter(username__iexact=username).exists():
+            log.warning("OIDC sub %s: no free username to create (%r)", claims.get("sub"), username)
+            return None
+        # An address the provider did not verify is not kept: alert e-mails would go to it.
+        email = claims["email"] if _verified(claims) else ""
+        return self.UserModel.objects.create_user(username, email=email)
+
+
+def _verified(claims: dict) -> bool:
+    return bool(claims.get("email")) and claims.get("email_verified") in (True, "true")
 
 
 def login_options(request) -> dict[str, str]:

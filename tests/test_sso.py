@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from dashboard import settings as project_settings
 from dashboard.sso import TrustedHeaderLogin
-from metrics.models import Team
+from metrics.models import OIDCIdentity, Team
 from tests.conftest import (
     PASSWORD,
     WEB_ENV,
@@ -123,13 +123,14 @@ def start_server(processes, server: str, env: dict[str, str]) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def signed_in_as(base_url: str, headers: list[tuple[str, str]]) -> str | None:
-    """Who a request with these raw headers (names spelled exactly so) is signed in as."""
-    response = httpx.get(f"{base_url}/history/", headers=headers, timeout=10)
-    if response.status_code == 302:
-        return None
-    found = re.search(r"signed in as <strong>([^<]*)</strong>", response.text)
-    return found.group(1) if found else f"status {response.status_code}"
+def signed_in_as(base_url: str, headers=(), client=None) -> str | None:
+    """Who the home page says is signed in (None: it sent us to log in), asked with these raw
+    headers (names spelled exactly so) or by this client."""
+    response = (client or httpx).get(
+        f"{base_url}/", headers=list(headers), timeout=10, follow_redirects=True
+    )
+    found = re.search(r'class="logout".*?<span>([^<]*)</span>', response.text, re.S)
+    return found.group(1) if found else None
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "daphne"])
@@ -194,7 +195,12 @@ class Provider(BaseHTTPRequestHandler):
     """An OpenID Connect provider that signs in whoever asks, as `person` (authorization code
     flow, HS256 ID tokens signed with the client secret)."""
 
-    person = {"sub": "42", "email": "olga@example.com", "preferred_username": "olga"}
+    person = {
+        "sub": "42",
+        "email": "olga@example.com",
+        "email_verified": True,
+        "preferred_username": "olga",
+    }
     codes: dict[str, str] = {}  # code -> nonce
 
     def log_message(self, *args) -> None:  # quiet
@@ -247,9 +253,9 @@ def provider():
     server.shutdown()
 
 
-def test_a_supervisor_signs_in_through_the_oidc_provider(
-    processes, redis_db, settings, provider, browser
-):
+@pytest.fixture
+def oidc_site(processes, redis_db, settings, provider) -> str:
+    """The web process signing people in through the stand-in provider; its base URL."""
     port = free_port()
     env = {
         "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
@@ -265,15 +271,61 @@ def test_a_supervisor_signs_in_through_the_oidc_provider(
     }
     web = processes.start("web-oidc", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
     wait_for_port(port, web, "web-oidc")
+    return f"http://127.0.0.1:{port}"
 
+
+def test_a_supervisor_signs_in_through_the_oidc_provider(oidc_site, browser):
     page = browser.new_page()
-    page.goto(f"http://127.0.0.1:{port}/history/")
+    page.goto(f"{oidc_site}/history/")
     page.get_by_role("link", name="Sign in with Example SSO").click()
     # Signed in as olga, who has no team yet: the console says so rather than showing anything.
-    expect(page).to_have_url(f"http://127.0.0.1:{port}/history/")
+    expect(page).to_have_url(f"{oidc_site}/history/")
     expect(page.get_by_text("No team of yours")).to_be_visible()
     olga = in_thread(lambda: get_user_model().objects.get(username="olga"))
     assert olga.email == "olga@example.com" and not olga.is_staff
+
+
+def sign_in_as(base_url: str, monkeypatch, **person) -> str | None:
+    """Signs in through the provider as `person` (its claims); who the site then says it is."""
+    monkeypatch.setattr(Provider, "person", person)
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        browser.get(f"{base_url}/oidc/authenticate/", params={"next": "/"})
+        return signed_in_as(base_url, client=browser)
+
+
+def test_an_email_not_verified_never_signs_in_as_its_owner(oidc_site, monkeypatch):
+    users = get_user_model().objects
+    users.create_superuser("admin", "admin@example.com", PASSWORD)
+    users.create_user("pat", "pat@example.com", PASSWORD)
+
+    # The admin's address, unverified: a new account of the claimant's own, without the address.
+    claims = {"email": "admin@example.com", "preferred_username": "mallory"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="666", **claims) == "mallory"
+    assert users.get(username="mallory").email == "" and not users.get(username="mallory").is_staff
+    # Unverified and naming the admin: no one.
+    claims = {"email": "admin@example.com", "preferred_username": "admin"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="667", **claims) is None
+    # Verified, even: a staff account is linked by an administrator only.
+    claims = {"email": "admin@example.com", "email_verified": True, "preferred_username": "x"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="668", **claims) is None
+    # A person's address, unverified: not that person.
+    claims = {"email": "pat@example.com", "preferred_username": "pat2"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="669", **claims) == "pat2"
+    assert not OIDCIdentity.objects.filter(user__username__in=["admin", "pat"]).exists()
+
+
+def test_a_verified_email_links_a_person_whose_sub_then_signs_them_in(oidc_site, monkeypatch):
+    get_user_model().objects.create_user("olga", "olga@example.com", PASSWORD)
+    olga = {"sub": "42", "preferred_username": "olga.sso"}
+
+    verified = {"email": "Olga@Example.com", "email_verified": True}
+    assert sign_in_as(oidc_site, monkeypatch, **olga, **verified) == "olga"
+    assert OIDCIdentity.objects.get(sub="42").user.username == "olga"
+    # Her address changed at the provider (not verified yet): her sub still signs her in.
+    assert sign_in_as(oidc_site, monkeypatch, **olga, email="olga@elsewhere.example") == "olga"
+    # Someone else with her verified address: she is linked already, so not her.
+    other = {"sub": "43", "preferred_username": "olga2", **verified}
+    assert sign_in_as(oidc_site, monkeypatch, **other) == "olga2"
 
 
 def test_a_half_configured_oidc_provider_stops_start_up_with_the_missing_settings():
