@@ -6,7 +6,17 @@ from django.utils.html import format_html
 
 from dashboard import boards
 from metrics import health
-from metrics.models import Board, DisplayLink, Metric, Playlist, PlaylistItem, Team, Tile, Widget
+from metrics.models import (
+    Board,
+    DisplayLink,
+    Metric,
+    OIDCIdentity,
+    Playlist,
+    PlaylistItem,
+    Team,
+    Tile,
+    Widget,
+)
 
 
 @admin.register(Metric)
@@ -125,3 +135,13 @@ class WidgetAdmin(admin.ModelAdmin):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ("name",)
     filter_horizontal = ("supervisors", "viewers", "boards")
+
+
+@admin.register(OIDCIdentity)
+class OIDCIdentityAdmin(admin.ModelAdmin):
+    """Who signs in as whom through the OpenID Connect provider. Staff accounts are never linked
+    by e-mail: add their provider `sub` here."""
+
+    list_display = ("user", "sub", "linked_at")
+    search_fields = ("user__username", "user__email", "sub")
+    raw_id_fields = ("user",)

@@ -7,12 +7,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-import httpx
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.core.mail import send_mail
 
-from dashboard import access
+from dashboard import access, webhooks
 from metrics import health, live, records
 from metrics.models import AlertEvent, AlertRule
 
@@ -106,7 +105,7 @@ async def check_all(now_ms: int) -> int:
     stale = health.is_stale(status, now_ms=now_ms)
     by_key = {(r["metric_id"], r["category"]): r for r in snapshot["records"]}
     redis = live.get_redis()
-    fired = 0
+    fired, hooks = 0, []
     for rule in rules:
         record = None if stale else by_key.get((rule["metric_id"], rule["category"]))
         rule["duration"] = records.is_duration(record)
@@ -125,11 +124,17 @@ async def check_all(now_ms: int) -> int:
         )
         if fire:
             fired += 1
-            await _notify(rule, value)
+            message = await _notify(rule, value)
+            if rule["webhook_url"] and await webhooks.claim(rule["id"]):
+                body = {"rule": rule["name"], "text": message}
+                hooks.append({"rule": rule["id"], "url": rule["webhook_url"], "body": body})
+    if hooks:  # sent by their own task: a slow receiver never holds up a check
+        await sync_to_async(webhooks.enqueue)(hooks)
     return fired
 
 
-async def _notify(rule: dict, value: float | None) -> None:
+async def _notify(rule: dict, value: float | None) -> str:
+    """Records the alert, e-mails it if asked, tells the owner's open pages; returns its text."""
     shown = f"{value / 1000:.0f} s" if rule["duration"] else f"{value:g}"
     where = f" ({rule['category']})" if rule["category"] else ""
     message = (
@@ -140,10 +145,5 @@ async def _notify(rule: dict, value: float | None) -> None:
     await get_channel_layer().group_send(
         f"user.{rule['owner_id']}", {"type": "alert.fired", "message": message}
     )
-    if rule["webhook_url"]:
-        try:
-            async with httpx.AsyncClient(timeout=5) as http:
-                await http.post(rule["webhook_url"], json={"rule": rule["name"], "text": message})
-        except httpx.HTTPError as exc:
-            log.warning("alert webhook for rule %s failed: %s", rule["id"], type(exc).__name__)
     log.info("alert fired: %s", json.dumps(message))
+    return message

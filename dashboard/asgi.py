@@ -12,8 +12,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from dashboard.logfilters import route_daphne_access_log  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from dashboard.widget.asgi import with_widget  # noqa: E402
+
+route_daphne_access_log()  # under Daphne, its access lines pass the token filter too
 
 application = ProtocolTypeRouter(
     {

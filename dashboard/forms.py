@@ -1,6 +1,6 @@
 from django import forms
 
-from dashboard import access
+from dashboard import access, webhooks
 from metrics.models import AlertRule
 
 
@@ -33,6 +33,15 @@ class AlertRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.scope = access.live_scope(user) or access.Scope(frozenset())
         self.fields["metric"].queryset = access.visible_metrics(self.scope)
+
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data["webhook_url"]
+        if url:
+            try:
+                webhooks.check_url(url)
+            except webhooks.Refused as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return url
 
     def clean(self):
         data = super().clean()

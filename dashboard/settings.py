@@ -92,6 +92,8 @@ AXES_VERBOSE = False
 SSO_HEADER = env.str("SSO_HEADER", default="")
 SSO_TRUSTED_PROXIES = env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)
+if "_" in SSO_HEADER:  # servers and Django drop underscored names: it would never arrive
+    raise ImproperlyConfigured(f"SSO_HEADER is spelled with '-', not '_': {SSO_HEADER}")
 if SSO_HEADER:
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
@@ -274,13 +276,28 @@ EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dashboard@localhost")
 
+# Alert webhooks go to public addresses only (dashboard/webhooks.py): 1 also allows private and
+# loopback ones, for a site whose receiver is internal. Link-local (the cloud metadata service),
+# multicast and reserved addresses are refused either way.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes RedactTokens: no display token or auth_token= value in any log.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "filters": {"quiet_hits": {"()": "dashboard.web.QuietHits"}},
+    "filters": {
+        "quiet_hits": {"()": "dashboard.web.QuietHits"},
+        "redact_tokens": {"()": "dashboard.logfilters.RedactTokens"},
+    },
     "loggers": {"uvicorn.access": {"filters": ["quiet_hits"]}},
 }
 

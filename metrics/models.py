@@ -396,3 +396,23 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class OIDCIdentity(models.Model):
+    """The OpenID Connect subject (`sub`) a person signs in as. Users are matched on it alone:
+    an e-mail is only the provider's word about an address, which may not even be checked."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identity"
+    )
+    sub = models.CharField(
+        max_length=255, unique=True, help_text="The provider's `sub` claim for this person."
+    )
+    linked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "OIDC identity"
+        verbose_name_plural = "OIDC identities"
+
+    def __str__(self) -> str:
+        return f"{self.sub} → {self.user}"

@@ -3,6 +3,8 @@ end-to-end tests, every process of the system. Logs of started processes go to .
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import secrets
@@ -68,7 +70,9 @@ class Processes:
     def start(
         self, name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT
     ) -> subprocess.Popen:
-        log = open(LOGS / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        # A name started again (a restarted web process) goes on in the same log.
+        mode = "a" if any(started == name for started, _ in self.running) else "w"
+        log = open(LOGS / f"{name}.log", mode)  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(  # noqa: S603
             args, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
@@ -198,6 +202,13 @@ def web_command() -> list[str]:
     return [sys.executable, "-m", "dashboard.web"]
 
 
+def daphne_command(port: int) -> list[str]:
+    """The web process under Daphne, the supported alternative to uvicorn (as
+    bench/servers.py runs it)."""
+    app = "dashboard.asgi:application"
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
 # One web worker in tests: the widget's rate limit is per process, and a test that counts
 # requests must see them all in one (the benchmarks and drills run the default, one per core).
 WEB_ENV = {"WEB_WORKERS": "1"}
@@ -324,6 +335,17 @@ def count_record(metric_id: str, category: str, count: int, at: int, **extra) ->
         "received_ms": at,
         **extra,
     }
+
+
+def queued_webhooks(redis_db) -> list[list[dict]]:
+    """The jobs of each send_webhooks task waiting in the Celery queue (the broker is the same
+    Redis)."""
+    messages = [json.loads(raw) for raw in redis_db.lrange("celery", 0, -1)]
+    return [
+        json.loads(base64.b64decode(message["body"]))[0][0]
+        for message in messages
+        if message["headers"]["task"] == "dashboard.tasks.send_webhooks"
+    ]
 
 
 def in_thread(function, *args):

@@ -3,24 +3,32 @@ provider below: the real ones cannot run here), and changing a password."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import jwt
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.handlers.asgi import ASGIRequest
 from django.test import Client, override_settings
 from playwright.sync_api import expect
 
 from dashboard import settings as project_settings
-from metrics.models import Team
+from dashboard.sso import TrustedHeaderLogin
+from metrics.models import OIDCIdentity, Team
 from tests.conftest import (
     PASSWORD,
     WEB_ENV,
+    daphne_command,
     database_url,
     free_port,
     in_thread,
@@ -99,6 +107,85 @@ def test_unknown_people_are_not_created_when_creation_is_off():
     assert not get_user_model().objects.filter(username="newcomer").exists()
 
 
+def start_server(processes, server: str, env: dict[str, str]) -> str:
+    """The app under `server` ("uvicorn", as shipped, or "daphne") with `env`; its base URL."""
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        **env,
+    }
+    if server == "uvicorn":
+        process = processes.start(server, web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
+    else:
+        process = processes.start(server, daphne_command(port), env)
+    wait_for_port(port, process, server)
+    return f"http://127.0.0.1:{port}"
+
+
+def signed_in_as(base_url: str, headers=(), client=None) -> str | None:
+    """Who the home page says is signed in (None: it sent us to log in), asked with these raw
+    headers (names spelled exactly so) or by this client."""
+    response = (client or httpx).get(
+        f"{base_url}/", headers=list(headers), timeout=10, follow_redirects=True
+    )
+    found = re.search(r'class="logout".*?<span>([^<]*)</span>', response.text, re.S)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_only_the_exact_header_name_signs_in_under_every_server(
+    processes, redis_db, settings, server
+):
+    """Django folds X-Forwarded_User and X-Forwarded-User into one META key: a client could slip
+    the look-alike past a proxy that only sets (or strips) the real one."""
+    get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    base_url = start_server(
+        processes,
+        server,
+        {
+            "REDIS_URL": settings.REDIS_URL,
+            "SSO_HEADER": "X-Forwarded-User",
+            "SSO_TRUSTED_PROXIES": "127.0.0.1",
+        },
+    )
+    # Today's behaviour, kept: the proxy's exact header signs in (in any case).
+    assert signed_in_as(base_url, [("X-Forwarded-User", "sam")]) == "sam"
+    assert signed_in_as(base_url, [("x-forwarded-user", "sam")]) == "sam"
+    # A look-alike name signs no one in, alone or beside the real one. (Daphne drops underscored
+    # names before the app sees them: there the real one alone is left, and counts.)
+    assert signed_in_as(base_url, [("X-Forwarded_User", "admin")]) is None
+    assert signed_in_as(base_url, [("X_Forwarded_User", "admin")]) is None
+    beside = None if server == "uvicorn" else "sam"
+    both = [("X-Forwarded-User", "sam"), ("X-Forwarded_User", "admin")]
+    assert signed_in_as(base_url, both) == beside
+    assert signed_in_as(base_url, both[::-1]) == beside
+    # Twice (a proxy that appends to the client's header rather than replacing it): no one.
+    assert (
+        signed_in_as(base_url, [("X-Forwarded-User", "admin"), ("X-Forwarded-User", "sam")]) is None
+    )
+
+
+@override_settings(**WITH_HEADER_SSO)
+def test_the_header_is_read_by_its_exact_name_not_by_the_folded_meta_key():
+    """A server that passes underscored names on, and a Django that folds them into the real
+    header's META key (as Django did before 5.2.19): the look-alike still signs no one in."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"x-forwarded_user", b"admin")],
+        "client": ("127.0.0.1", 50000),
+    }
+    request = ASGIRequest(scope, io.BytesIO())
+    request.META["HTTP_X_FORWARDED_USER"] = "admin"
+    request.session, request.user = SessionStore(), AnonymousUser()
+    TrustedHeaderLogin(lambda request: None)(request)
+    assert not request.user.is_authenticated
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
 # --- OpenID Connect ------------------------------------------------------------------------------
 
 CLIENT_ID, CLIENT_SECRET = "dashboard", "oidc-test-client-secret-0123456789"
@@ -108,7 +195,12 @@ class Provider(BaseHTTPRequestHandler):
     """An OpenID Connect provider that signs in whoever asks, as `person` (authorization code
     flow, HS256 ID tokens signed with the client secret)."""
 
-    person = {"sub": "42", "email": "olga@example.com", "preferred_username": "olga"}
+    person = {
+        "sub": "42",
+        "email": "olga@example.com",
+        "email_verified": True,
+        "preferred_username": "olga",
+    }
     codes: dict[str, str] = {}  # code -> nonce
 
     def log_message(self, *args) -> None:  # quiet
@@ -161,9 +253,9 @@ def provider():
     server.shutdown()
 
 
-def test_a_supervisor_signs_in_through_the_oidc_provider(
-    processes, redis_db, settings, provider, browser
-):
+@pytest.fixture
+def oidc_site(processes, redis_db, settings, provider) -> str:
+    """The web process signing people in through the stand-in provider; its base URL."""
     port = free_port()
     env = {
         "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
@@ -179,15 +271,61 @@ def test_a_supervisor_signs_in_through_the_oidc_provider(
     }
     web = processes.start("web-oidc", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
     wait_for_port(port, web, "web-oidc")
+    return f"http://127.0.0.1:{port}"
 
+
+def test_a_supervisor_signs_in_through_the_oidc_provider(oidc_site, browser):
     page = browser.new_page()
-    page.goto(f"http://127.0.0.1:{port}/history/")
+    page.goto(f"{oidc_site}/history/")
     page.get_by_role("link", name="Sign in with Example SSO").click()
     # Signed in as olga, who has no team yet: the console says so rather than showing anything.
-    expect(page).to_have_url(f"http://127.0.0.1:{port}/history/")
+    expect(page).to_have_url(f"{oidc_site}/history/")
     expect(page.get_by_text("No team of yours")).to_be_visible()
     olga = in_thread(lambda: get_user_model().objects.get(username="olga"))
     assert olga.email == "olga@example.com" and not olga.is_staff
+
+
+def sign_in_as(base_url: str, monkeypatch, **person) -> str | None:
+    """Signs in through the provider as `person` (its claims); who the site then says it is."""
+    monkeypatch.setattr(Provider, "person", person)
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        browser.get(f"{base_url}/oidc/authenticate/", params={"next": "/"})
+        return signed_in_as(base_url, client=browser)
+
+
+def test_an_email_not_verified_never_signs_in_as_its_owner(oidc_site, monkeypatch):
+    users = get_user_model().objects
+    users.create_superuser("admin", "admin@example.com", PASSWORD)
+    users.create_user("pat", "pat@example.com", PASSWORD)
+
+    # The admin's address, unverified: a new account of the claimant's own, without the address.
+    claims = {"email": "admin@example.com", "preferred_username": "mallory"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="666", **claims) == "mallory"
+    assert users.get(username="mallory").email == "" and not users.get(username="mallory").is_staff
+    # Unverified and naming the admin: no one.
+    claims = {"email": "admin@example.com", "preferred_username": "admin"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="667", **claims) is None
+    # Verified, even: a staff account is linked by an administrator only.
+    claims = {"email": "admin@example.com", "email_verified": True, "preferred_username": "x"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="668", **claims) is None
+    # A person's address, unverified: not that person.
+    claims = {"email": "pat@example.com", "preferred_username": "pat2"}
+    assert sign_in_as(oidc_site, monkeypatch, sub="669", **claims) == "pat2"
+    assert not OIDCIdentity.objects.filter(user__username__in=["admin", "pat"]).exists()
+
+
+def test_a_verified_email_links_a_person_whose_sub_then_signs_them_in(oidc_site, monkeypatch):
+    get_user_model().objects.create_user("olga", "olga@example.com", PASSWORD)
+    olga = {"sub": "42", "preferred_username": "olga.sso"}
+
+    verified = {"email": "Olga@Example.com", "email_verified": True}
+    assert sign_in_as(oidc_site, monkeypatch, **olga, **verified) == "olga"
+    assert OIDCIdentity.objects.get(sub="42").user.username == "olga"
+    # Her address changed at the provider (not verified yet): her sub still signs her in.
+    assert sign_in_as(oidc_site, monkeypatch, **olga, email="olga@elsewhere.example") == "olga"
+    # Someone else with her verified address: she is linked already, so not her.
+    other = {"sub": "43", "preferred_username": "olga2", **verified}
+    assert sign_in_as(oidc_site, monkeypatch, **other) == "olga2"
 
 
 def test_a_half_configured_oidc_provider_stops_start_up_with_the_missing_settings():

@@ -1,0 +1,54 @@
+"""Secrets out of every log line: display tokens and auth_token= values.
+
+RedactTokens sits on the root handler (settings.LOGGING), so every logger's lines pass it:
+uvicorn's access and websocket lines, Daphne's, Django's, Celery's. A TV link is a password
+for its board: anyone who reads the log could otherwise open it."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A display link's token in a URL path (/display/<token>/, /ws/display/<token>/...), and the value
+# of any auth_token= query parameter (the upstream's key travels in its websocket URL so).
+SECRETS = re.compile(r"(/display/)[^/?#\s\"']+|(auth_token=)[^&#\s\"']+")
+
+
+def redact(text: str) -> str:
+    return SECRETS.sub(lambda found: (found.group(1) or found.group(2)) + "***", text)
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites a record whose message (arguments included) or traceback holds a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record: the handler reports it as usual
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            if redact(text) != text:
+                record.exc_text = redact(text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def route_daphne_access_log() -> None:
+    """Daphne's command writes its access log to stdout itself, past logging and so past
+    RedactTokens (uvicorn's goes through logging): send its lines through the daphne.access
+    logger instead. `daphne -v 0` still turns it off; `--access-log FILE` now logs here too."""
+    try:
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # pragma: no cover - Daphne is a dependency
+        return
+    access = logging.getLogger("daphne.access")
+
+    def write_entry(self, host, date, request, status=None, length=None, ident=None, user=None):
+        access.info('%s "%s" %s %s', host, request, status or "-", length or "-")
+
+    AccessLogGenerator.write_entry = write_entry
