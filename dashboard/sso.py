@@ -3,7 +3,7 @@
 Two standard ways, each off unless configured (see .env.example):
 - a header set by a trusted reverse proxy that has already authenticated the user (SSO_HEADER,
   e.g. X-Forwarded-User from oauth2-proxy or Apache's mod_auth_mellon), believed only from the
-  proxy addresses in SSO_TRUSTED_PROXIES;
+  proxy addresses in TRUSTED_PROXIES;
 - an OpenID Connect provider (OIDC_* settings), through mozilla-django-oidc.
 
 A user seen for the first time is created with no team, so sees nothing until an administrator
@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.backends import RemoteUserBackend
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from dashboard import proxies
 
 HEADER_BACKEND = "dashboard.sso.HeaderBackend"
 
@@ -38,11 +40,10 @@ class TrustedHeaderLogin:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
         self.meta_key = "HTTP_" + settings.SSO_HEADER.upper().replace("-", "_")
-        self.proxies = frozenset(settings.SSO_TRUSTED_PROXIES)
 
     def __call__(self, request):
         # Anyone can send the header; only the proxy's own word counts.
-        trusted = request.META.get("REMOTE_ADDR") in self.proxies
+        trusted = proxies.is_trusted(request.META.get("REMOTE_ADDR"))
         username = request.META.get(self.meta_key, "").strip() if trusted else ""
         signed_in_by_header = request.session.get(auth.BACKEND_SESSION_KEY) == HEADER_BACKEND
         if username:

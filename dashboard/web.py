@@ -48,8 +48,9 @@ def main() -> None:
         # than it saves bytes on a LAN (Daphne never negotiated it either).
         ws_per_message_deflate=False,
         lifespan="off",  # the Django/Channels app has no start-up or shutdown hooks
-        # The peer address is the direct client: SSO_TRUSTED_PROXIES and the widget's rate
-        # limit rely on it (as with Daphne's default).
+        # The peer address is the direct client (as with Daphne's default): dashboard/proxies.py
+        # reads X-Forwarded-For itself, from TRUSTED_PROXIES only, and the SSO header's check
+        # needs the proxy's own address.
         proxy_headers=False,
         server_header=False,
         log_config=None,  # Django's LOGGING (dashboard/settings.py) formats every line

@@ -198,8 +198,8 @@ def web_command() -> list[str]:
     return [sys.executable, "-m", "dashboard.web"]
 
 
-# One web worker in tests: the widget's rate limit is per process, and a test that counts
-# requests must see them all in one (the benchmarks and drills run the default, one per core).
+# One web worker in tests: quicker to start, lighter on a shared machine (the benchmarks and
+# drills run the default, one per core).
 WEB_ENV = {"WEB_WORKERS": "1"}
 
 

@@ -73,6 +73,33 @@ def test_failed_logins_are_throttled(client, settings):
     assert "_auth_user_id" not in client.session
 
 
+def test_behind_a_proxy_one_clients_failed_logins_do_not_lock_out_another(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    get_user_model().objects.create_user("ana", password="a-long-password-3")
+    proxy = Client(REMOTE_ADDR="10.0.0.2")
+
+    def log_in(client_address, password):
+        # The proxy appends the address it saw to whatever the client sent.
+        forwarded = f"198.51.100.99, {client_address}"
+        data = {"username": "ana", "password": password}
+        return proxy.post("/accounts/login/", data, HTTP_X_FORWARDED_FOR=forwarded)
+
+    guesses = [log_in("203.0.113.5", "guess").status_code for _ in range(5)]
+    assert guesses[-1] == 429
+    assert log_in("203.0.113.5", "a-long-password-3").status_code == 429  # that client, locked
+    assert log_in("192.0.2.44", "a-long-password-3").status_code == 302  # Ana, elsewhere
+
+
+def test_a_forwarded_address_from_anyone_but_a_trusted_proxy_is_ignored(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    get_user_model().objects.create_user("ana", password="a-long-password-3")
+    stranger = Client(REMOTE_ADDR="203.0.113.5")
+    for n in range(5):  # a new made-up address each time: it does not shake off the throttle
+        data = {"username": "ana", "password": "guess"}
+        response = stranger.post("/accounts/login/", data, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    assert response.status_code == 429
+
+
 async def test_a_flood_of_websocket_messages_closes_the_socket(redis_db):
     def session_cookie():
         user = get_user_model().objects.create_user(

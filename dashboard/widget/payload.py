@@ -16,7 +16,10 @@ from typing import Any
 from metrics.models import Widget
 from metrics.records import record_value
 
+# Configs read from the database, and slugs found to be no widget, for a few seconds each; at
+# most CONFIG_CACHE_SIZE of them (anyone can ask for any slug), the oldest read dropped first.
 CONFIG_TTL_SECONDS = 5.0
+CONFIG_CACHE_SIZE = 1000
 _configs: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
 
@@ -59,6 +62,9 @@ def cached_config(slug: str) -> dict[str, Any] | None:
         .first()
     )
     config = None if widget is None else widget_config(widget)
+    _configs.pop(slug, None)
+    if len(_configs) >= CONFIG_CACHE_SIZE:
+        del _configs[next(iter(_configs))]  # entries are kept in the order they were read
     _configs[slug] = (time.monotonic() + CONFIG_TTL_SECONDS, config)
     return config
 
