@@ -8,12 +8,13 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
 from playwright.sync_api import expect
 
 from dashboard.widget import payload
 from metrics import live
 from metrics.acr import clock
-from metrics.models import Metric, Widget
+from metrics.models import Metric, Widget, widget_text_error
 from tests.conftest import database_url, free_port, wait_for_port, web_command
 
 CONFIG = {
@@ -34,6 +35,7 @@ CONFIG = {
         "minutes": "about {minutes} min",
     },
     "origins": ["https://www.example.com"],
+    "all_public": True,
     "public": False,
     "max_age": 5,
 }
@@ -387,6 +389,87 @@ def test_the_config_cache_is_bounded_and_forgets_unknown_slugs(db, monkeypatch):
     assert payload.cached_config("guess-49") is None
     age_configs()
     assert payload.cached_config("guess-49")["slug"] == "guess-49"
+
+
+# --- hostile or outdated configuration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("Current wait: {wait} · {ahead} callers ahead", True),
+        ("about {minutes} min", True),
+        ("{{braces}} {minutes}", True),
+        ("no placeholder at all", True),
+        ("{minutes:s}", False),  # made every request fail
+        ("{minutes:>99999999}", False),  # built a 100 MB body
+        ("{minutes:{wait}}", False),
+        ("{minutes!r}", False),
+        ("{wait.__class__}", False),
+        ("{ahead[0]}", False),
+        ("{0}", False),
+        ("{}", False),
+        ("{seconds}", False),
+        ("{minutes", False),
+        ("minutes}", False),
+    ],
+)
+def test_widget_texts_may_hold_only_the_known_placeholders_as_they_are(text, valid):
+    assert (widget_text_error(text) is None) is valid
+
+
+@pytest.mark.parametrize(
+    ("origin", "valid"),
+    [
+        ("https://www.example.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("https://WWW.Example.com/", True),  # read as https://www.example.com
+        ("http://[::1]:8000", True),
+        ("https://www.example.com/page", False),
+        ("https://www.example.com; script-src *", False),
+        ("https://a.example 'unsafe-inline'", False),
+        ('https://a.example"', False),
+        ("https://*.example.com", False),
+        ("javascript://www.example.com", False),
+        ("www.example.com", False),
+        ("https://www.example.com:", False),
+        ("https://user@www.example.com", False),
+    ],
+)
+def test_allowed_origins_are_scheme_host_and_port_only(db, origin, valid):
+    widget = Widget(
+        slug="w", name="W", wait_metric=public_metric("AWTGRP01"), allowed_origins=origin
+    )
+    if valid:
+        widget.clean()
+    else:
+        with pytest.raises(ValidationError) as error:
+            widget.clean()
+        assert "allowed_origins" in error.value.message_dict
+
+
+def test_bad_texts_and_origins_saved_before_they_were_checked_are_left_out(client, sales_widget):
+    Widget.objects.filter(pk=sales_widget.pk).update(  # saved without clean(), as before
+        text_open="{wait:s} · {ahead}",
+        text_minutes="{minutes:>99999999}",
+        allowed_origins="https://www.example.com\nhttps://evil.example; script-src *",
+    )
+    reset_caches()
+    response = asgi_get("/widget/sales.json")
+    assert response.status_code == 200
+    assert response.json()["text"] == "Current wait: about 3 min · 4 callers ahead"  # defaults
+    assert len(response.content) < 1000
+    frame = client.get("/widget/sales/frame/")
+    assert frame["Content-Security-Policy"] == "frame-ancestors 'self' https://www.example.com"
+
+
+def test_a_metric_no_longer_public_is_not_shown(client, sales_widget):
+    assert asgi_get("/widget/sales.json").json()["state"] == "open"
+    Metric.objects.filter(metric_id="CIQGRP01").update(public=False)
+    reset_caches()  # as the few seconds of the config cache passing would
+    data = asgi_get("/widget/sales.json").json()
+    assert (data["state"], data["callers_ahead"]) == ("unknown", None)
+    assert data["text"] == "Wait time is not available right now."
 
 
 # --- in a browser, embedded in a third-party page --------------------------------------------
