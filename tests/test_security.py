@@ -1,6 +1,7 @@
 """Security checks: deploy settings, headers, CSRF, login throttling, socket abuse, key leaks,
 and names with markup rendered as text."""
 
+import json
 import os
 import subprocess
 import sys
@@ -11,9 +12,22 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 from playwright.sync_api import expect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.sync.client import connect as ws_connect
 
 from dashboard.asgi import application
-from tests.conftest import ROOT, KeyScan, log_in, start_stack
+from tests.conftest import (
+    ROOT,
+    WEB_ENV,
+    KeyScan,
+    database_url,
+    free_port,
+    log_in,
+    start_stack,
+    wait_for_port,
+    web_command,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,6 +131,42 @@ async def test_a_flood_of_websocket_messages_closes_the_socket(redis_db):
         await communicator.send_json_to({"type": "snapshot"})
     messages = [await communicator.receive_output(timeout=5) for _ in range(11)]
     assert messages[-1] == {"type": "websocket.close", "code": 4429}
+
+
+@pytest.fixture
+def web_server(processes, redis_db, settings):
+    """The web process alone (no upstream needed), on a free port: its host:port."""
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        **WEB_ENV,
+        "WEB_PORT": str(port),
+    }
+    wait_for_port(port, processes.start("web", web_command(), env), "web")
+    return f"127.0.0.1:{port}"
+
+
+def signed_in_cookie() -> str:
+    user = get_user_model().objects.create_user("sup", password="a-long-password-4", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def test_a_4_mib_websocket_message_is_refused_by_the_server_before_it_is_read(web_server):
+    headers = {"Origin": f"http://{web_server}", "Cookie": signed_in_cookie()}
+    with ws_connect(f"ws://{web_server}/ws/boards/all/", additional_headers=headers) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
+        # The start of a 4 MiB message: the server must refuse it from its header. (Sent whole,
+        # the server's close races the rest of the upload and the connection is reset.)
+        message = Frame(Opcode.TEXT, b"x" * (4 * 1024 * 1024)).serialize(mask=True, extensions=[])
+        ws.socket.sendall(message[:1024])
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd.code == 1009
+    assert "exceeds limit of 4096 bytes" in closed.value.rcvd.reason
 
 
 def test_the_key_scanner_finds_a_leak():
