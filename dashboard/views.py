@@ -130,8 +130,12 @@ def _history_range(query) -> tuple[datetime, datetime]:
             raise BadRequest("start and end must be epoch milliseconds") from None
         if not 0 < end_ms - start_ms <= 31 * 24 * 3600 * 1000:
             raise BadRequest("end must be after start, and at most 31 days after it")
-        start = datetime.fromtimestamp(start_ms / 1000, UTC)
-        return start, min(now, datetime.fromtimestamp(end_ms / 1000, UTC))
+        try:
+            start = datetime.fromtimestamp(start_ms / 1000, UTC)
+            end = datetime.fromtimestamp(end_ms / 1000, UTC)
+        except (ValueError, OverflowError, OSError):  # before year 1 or after 9999
+            raise BadRequest("start and end must be dates between years 1 and 9999") from None
+        return start, min(now, end)
     try:
         hours = float(query.get("hours", "24"))
     except ValueError:

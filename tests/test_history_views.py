@@ -89,6 +89,24 @@ def test_a_chosen_range_returns_only_its_samples(client, sales_history):
         assert client.get(f"/history/data.json?metric=CIQGRP01&{bad}").status_code == 400
 
 
+@pytest.mark.parametrize("start_ms", [10**17, -(10**17), 10**30, -(2**63), 253_402_300_800_000])
+def test_a_range_beyond_the_calendar_is_refused(client, sales_history, start_ms):
+    client.force_login(sales_history)
+    for path in ("/history/data.json", "/history/data.csv"):
+        query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
+        assert client.get(f"{path}?{query}").status_code == 400
+
+
+def test_a_range_at_the_ends_of_the_calendar_is_answered(client, sales_history):
+    client.force_login(sales_history)
+    year_1, year_9999 = -62_135_596_800_000, 253_402_300_000_000
+    for start_ms in (year_1, year_9999):
+        query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
+        assert client.get(f"/history/data.json?{query}").json()["series"] == []
+        body = csv_body(client.get(f"/history/data.csv?{query}"))
+        assert body.splitlines() == ["time_utc,metric_id,category,value"]
+
+
 def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, monkeypatch):
     monkeypatch.setattr(history, "CSV_CHUNK", 7)  # 119 samples: 17 chunks
     Sample.objects.bulk_create(  # several samples at one moment: paging must not skip or repeat
