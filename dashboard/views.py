@@ -8,6 +8,7 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from dashboard import access, boards
@@ -169,7 +170,8 @@ async def history_csv(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(
         history.csv_chunks(metric.metric_id, scope.categories, start, end),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        # The metric id is the upstream's: quoted (or encoded) as RFC 6266 says.
+        headers={"Content-Disposition": content_disposition_header(True, name)},
     )
 
 

@@ -1,6 +1,7 @@
 """History charts and CSV: reduced for drawing, peaks kept, scoped to what the user may see."""
 
 import csv
+import email.message
 import io
 import json
 import re
@@ -127,6 +128,43 @@ def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history)
     body = csv_body(client.get("/history/data.csv?metric=CIQGRP01&hours=3"))
     assert "\n=cmd" not in body and ",=cmd" not in body
     assert "'=cmd" in body
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1", '=HYPER"LINK";x'],
+)
+def test_no_cell_of_the_csv_is_run_as_a_formula(client, hostile):
+    """Metric ids and categories come from the upstream; a hostile one is shown as text."""
+    admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    metric_id = f"{hostile}ID"
+    Metric.objects.create(metric_id=metric_id, category_type="GROUP", categories=[hostile])
+    Sample.of(metric_id, hostile, timezone.now() - timedelta(minutes=1), 5).save()
+    client.force_login(admin)
+    response = client.get("/history/data.csv", {"metric": metric_id, "hours": "1"})
+    [header, row] = list(csv.reader(io.StringIO(csv_body(response))))
+    assert row[1:] == ["'" + metric_id, "'" + hostile, "5"]
+
+
+@pytest.mark.parametrize(
+    ("metric_id", "filename"),
+    [
+        ('Q"; filename=evil.exe; x="', 'Q"; filename=evil.exe; x="'),
+        ("Wait\\Time", "Wait\\Time"),
+        ("Wartezeit-Ä", "Wartezeit-Ä"),
+    ],
+)
+def test_the_download_names_its_file_with_the_metric_id_quoted(client, metric_id, filename):
+    admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    Metric.objects.create(metric_id=metric_id, category_type="NONE", categories=[""])
+    client.force_login(admin)
+    response = client.get("/history/data.csv", {"metric": metric_id, "hours": "1"})
+    message = email.message.Message()
+    message["Content-Disposition"] = response["Content-Disposition"]
+    assert message.get_content_disposition() == "attachment"
+    assert message.get_filename().startswith(filename + "-")
+    assert message.get_filename().endswith(".csv")
+    assert message.get_param("x", header="Content-Disposition") is None  # no parameter smuggled
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):
