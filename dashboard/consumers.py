@@ -134,6 +134,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         try:
             snapshot = boards.only_metrics(await live.read_snapshot(), self.metric_ids)
             snapshot = access.within_scope(snapshot, self.visible)
+            snapshot["status"] = self.shown_status(snapshot["status"])
             stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
@@ -164,8 +165,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             frame = fanout.frame(json.dumps(visible, separators=(",", ":")), now_ms())
         await self.send(text_data=frame)
 
+    def shown_status(self, status: live.Status) -> live.Status:
+        """The upstream status as this socket's viewer may read it."""
+        return status
+
     async def status_update(self, event: dict) -> None:
-        await self.send_json({"type": "status", "status": event["status"]})
+        await self.send_json({"type": "status", "status": self.shown_status(event["status"])})
 
     async def catalog_update(self, event: dict) -> None:
         await self.send_json({"type": "catalog"})
@@ -203,6 +208,9 @@ class DisplayConsumer(LiveConsumer):
         link, granted = found
         await database_sync_to_async(boards.mark_seen)(link)
         return granted
+
+    def shown_status(self, status: live.Status) -> live.Status:
+        return health.without_detail(status)  # anyone in front of the TV reads it
 
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})

@@ -100,11 +100,11 @@ def display_trend(request: HttpRequest, token: str, tile_id: int) -> JsonRespons
 
 async def health_check(request: HttpRequest) -> JsonResponse:
     """For monitoring: 200 while values flow (ok or degraded), 503 when nothing fresh comes from
-    the upstream. Metric names and per-metric detail only for staff."""
+    the upstream. Metric names, per-metric detail and the errors' own words only for staff."""
     report = await health.read_health()
     user = await request.auser()
     if not user.is_staff:
-        report = {k: v for k, v in report.items() if k != "metrics"}
+        report = health.report_without_detail(report)
     return JsonResponse(report, status=503 if report["status"] == "down" else 200)
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -16,7 +16,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect as ws_connect
 
+from dashboard import boards
 from dashboard.asgi import application
+from metrics import live
+from metrics.acr import clock
+from metrics.models import Board
 from tests.conftest import (
     ROOT,
     WEB_ENV,
@@ -30,6 +34,8 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -167,6 +173,60 @@ def test_a_4_mib_websocket_message_is_refused_by_the_server_before_it_is_read(we
             ws.recv(timeout=5)
     assert closed.value.rcvd.code == 1009
     assert "exceeds limit of 4096 bytes" in closed.value.rcvd.reason
+
+
+# An upstream error's own words: our paths and settings, and what the upstream answered.
+RAW_POLL_ERROR = "values response unreadable: <html>Tomcat 9.0.1 on chronicall-01</html>"
+RAW_WS_ERROR = "upstream refused the auth key (401): check ACR_AUTH_KEY"
+
+
+async def status_with_raw_errors() -> live.Status:
+    now = clock.now_ms()
+    return await live.update_status(
+        poll_ok_ms=now, ws_ok_ms=now, poll_error=RAW_POLL_ERROR, ws_error=RAW_WS_ERROR
+    )
+
+
+async def test_a_tv_is_told_that_the_upstream_fails_not_what_it_said(redis_db):
+    def tv_link():
+        board = Board.objects.create(name="Wall", slug="wall")
+        return boards.create_display_link("TV", board=board)[1]
+
+    token = await sync_to_async(tv_link)()
+    await live.update_status(poll_error="", ws_error="")
+    tv = WebsocketCommunicator(application, f"/ws/display/{token}/", headers=[ORIGIN])
+    assert (await tv.connect())[0]
+    assert (await tv.receive_json_from(timeout=5))["status"]["poll_error"] == ""
+    await live.publish({"type": "status.update", "status": await status_with_raw_errors()})
+    status = (await tv.receive_json_from(timeout=5))["status"]
+    assert (status["poll_error"], status["ws_error"]) == (
+        "the upstream server cannot be read",
+        "the live connection to the upstream server is interrupted",
+    )
+    await tv.send_json_to({"type": "snapshot"})
+    snapshot = await tv.receive_json_from(timeout=5)
+    assert snapshot["status"]["poll_error"] == "the upstream server cannot be read"
+    assert "Tomcat" not in json.dumps(snapshot) and "ACR_AUTH_KEY" not in json.dumps(snapshot)
+    await tv.disconnect()
+    # Staff keep the detail.
+    headers = [ORIGIN, (b"cookie", (await sync_to_async(signed_in_cookie)()).encode())]
+    staff = WebsocketCommunicator(application, "/ws/boards/all/", headers=headers)
+    assert (await staff.connect())[0]
+    assert (await staff.receive_json_from(timeout=5))["status"]["poll_error"] == RAW_POLL_ERROR
+    await staff.disconnect()
+
+
+def test_anonymous_health_checks_get_generic_errors_and_staff_the_detail(client, redis_db):
+    async_to_sync(status_with_raw_errors)()
+    upstream = client.get("/health/").json()["upstream"]
+    assert (upstream["poll_error"], upstream["websocket_error"]) == (
+        "the upstream server cannot be read",
+        "the live connection to the upstream server is interrupted",
+    )
+    staff = get_user_model().objects.create_user("ops", password="a-long-password-5", is_staff=True)
+    client.force_login(staff)
+    upstream = client.get("/health/").json()["upstream"]
+    assert (upstream["poll_error"], upstream["websocket_error"]) == (RAW_POLL_ERROR, RAW_WS_ERROR)
 
 
 def test_the_key_scanner_finds_a_leak():
