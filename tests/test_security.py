@@ -229,6 +229,25 @@ def test_anonymous_health_checks_get_generic_errors_and_staff_the_detail(client,
     assert (upstream["poll_error"], upstream["websocket_error"]) == (RAW_POLL_ERROR, RAW_WS_ERROR)
 
 
+def test_pages_connect_to_their_own_websocket_and_to_no_other_host(web_server, staff_user, page):
+    base_url = f"http://{web_server}"
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Security Policy" in m.text else 0)
+    log_in(page, base_url)
+    page.goto(base_url + "/boards/all/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    assert violations == []
+    blocked = page.evaluate(
+        """() => new Promise(done => {
+            document.addEventListener("securitypolicyviolation", e =>
+                done(e.effectiveDirective + " " + e.blockedURI));
+            try { new WebSocket("ws://127.0.0.2:9/"); } catch (e) { /* a SecurityError, too */ }
+            setTimeout(() => done("allowed"), 3000);
+        })"""
+    )
+    assert blocked == "connect-src ws://127.0.0.2:9/"
+
+
 def test_the_key_scanner_finds_a_leak():
     scan = KeyScan()
     scan.texts.append(("page", "config = {key: 'test-0123456789abcdef01234567'}"))
