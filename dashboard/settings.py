@@ -288,6 +288,10 @@ CELERY_BEAT_SCHEDULE = {
 # django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT and, if the server
 # wants them, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD (or _FILE) and EMAIL_USE_TLS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Password reset pages only when e-mail really leaves (dashboard/accounts.py): with a backend
+# that keeps or logs the mail here, the reset link would be in the log.
+_MAIL_STAYS_HERE = ("console", "filebased", "locmem", "dummy")
+PASSWORD_RESET_ENABLED = EMAIL_BACKEND.rsplit(".", 2)[-2] not in _MAIL_STAYS_HERE
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.test import Client
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
@@ -118,6 +119,66 @@ def test_a_forwarded_address_from_anyone_but_a_trusted_proxy_is_ignored(settings
         data = {"username": "ana", "password": "guess"}
         response = stranger.post("/accounts/login/", data, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
     assert response.status_code == 429
+
+
+def test_password_reset_is_not_routed_while_mail_would_only_be_logged(client, settings):
+    assert not settings.PASSWORD_RESET_ENABLED  # the console backend, the default
+    for path in ("/accounts/password_reset/", "/accounts/reset/MQ/set-password/"):
+        assert client.get(path).status_code == 404
+    assert client.get("/accounts/login/").status_code == 200
+    assert client.get("/accounts/password_change/").status_code == 302  # to log in first
+
+
+def test_password_reset_is_on_where_mail_leaves_this_machine():
+    code = "from django.conf import settings; print(settings.PASSWORD_RESET_ENABLED)"
+    smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"}
+    for env, enabled in [({}, "False"), (smtp, "True")]:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={
+                "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+                "PATH": "/usr/bin:/bin",
+                **env,
+            },
+            capture_output=True,
+            text=True,
+        )
+        assert result.stdout.strip() == enabled, result.stderr
+
+
+@pytest.fixture
+def reset_routed(settings, redis_db):
+    """Password reset on, as with an SMTP server configured (the test outbox holds the mail)."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    import dashboard.accounts
+    import dashboard.urls
+
+    def route(enabled):
+        settings.PASSWORD_RESET_ENABLED = enabled
+        importlib.reload(dashboard.accounts)
+        importlib.reload(dashboard.urls)
+        clear_url_caches()
+
+    route(True)
+    yield
+    route(False)
+
+
+def test_password_reset_requests_are_throttled_per_client_and_per_address(reset_routed):
+    get_user_model().objects.create_user("ana", email="ana@example.com", password="x-long-pw-9")
+
+    def ask(client_address, email="ana@example.com"):
+        client = Client(REMOTE_ADDR=client_address)
+        return client.post("/accounts/password_reset/", {"email": email}).status_code
+
+    assert [ask("203.0.113.5", f"guess{n}@example.com") for n in range(6)] == [302] * 5 + [429]
+    assert [ask(f"198.51.100.{n}") for n in range(6)] == [302] * 5 + [429]
+    assert len(mail.outbox) == 5  # to Ana, once per allowed request
+    assert ask("192.0.2.1", "someone@example.com") == 302  # others are not held up
 
 
 async def test_a_flood_of_websocket_messages_closes_the_socket(redis_db):
