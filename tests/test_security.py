@@ -23,6 +23,7 @@ from metrics import live
 from metrics.acr import clock
 from metrics.models import Board
 from tests.conftest import (
+    LOGS,
     ROOT,
     WEB_ENV,
     KeyScan,
@@ -30,7 +31,9 @@ from tests.conftest import (
     free_port,
     log_in,
     start_stack,
+    system_env,
     wait_for_port,
+    wait_until,
     web_command,
 )
 
@@ -307,6 +310,29 @@ def test_pages_connect_to_their_own_websocket_and_to_no_other_host(web_server, s
         })"""
     )
     assert blocked == "connect-src ws://127.0.0.2:9/"
+
+
+def test_the_subscriber_logs_at_debug_without_the_upstream_key(
+    processes, emulator, redis_db, settings
+):
+    env = system_env(emulator, settings.REDIS_URL)
+    subscriber = processes.start(
+        "subscriber-debug",
+        [sys.executable, "manage.py", "subscribe_upstream"],
+        {**env, "LOG_LEVEL": "DEBUG"},
+    )
+    log = LOGS / "subscriber-debug.log"
+    # The websockets library's own request line: the subscription was made, at DEBUG.
+    wait_until(
+        lambda: "> GET /rest/api/v1/realtime-metric-subscription" in log.read_text(),
+        timeout=20,
+        what="the subscriber's websocket request in its DEBUG log",
+    )
+    subscriber.terminate()
+    subscriber.wait(timeout=10)
+    text = log.read_text()
+    assert emulator.auth_key not in text
+    assert "auth_token=***" in text
 
 
 def test_the_key_scanner_finds_a_leak():
