@@ -162,11 +162,16 @@ def emulator(processes) -> Emulator:
 
 @pytest.fixture
 def redis_db(settings):
-    """The test Redis database, empty before and after each test."""
+    """The test Redis database, empty before and after each test (and this process's memory of
+    rate limits counted in it)."""
+    from dashboard import ratelimit
+
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     client.flushdb()
+    ratelimit._over.clear()
     yield client
     client.flushdb()
+    ratelimit._over.clear()
 
 
 @pytest.fixture

@@ -351,6 +351,24 @@ def test_two_web_workers_allow_the_configured_limit_in_total(sales_widget, proce
     assert statuses.count(429) == 30
 
 
+async def test_a_client_over_its_limit_is_refused_without_asking_redis(redis_db, monkeypatch):
+    from dashboard import ratelimit
+
+    now = clock.now_ms()
+    assert await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+    assert not await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+
+    def unreachable():
+        raise AssertionError("asked Redis")
+
+    monkeypatch.setattr(live, "get_redis", unreachable)
+    for _ in range(100):  # a flood costs no round trip
+        assert not await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+    next_window = now + 60_000
+    with pytest.raises(AssertionError, match="asked Redis"):
+        await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=next_window)
+
+
 def test_the_iframe_may_only_be_framed_by_allowed_sites(client, sales_widget):
     response = client.get("/widget/sales/frame/")
     assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://www.example.com"
