@@ -290,8 +290,8 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # Password reset pages only when e-mail really leaves (dashboard/accounts.py): with a backend
 # that keeps or logs the mail here, the reset link would be in the log.
-_MAIL_STAYS_HERE = ("console", "filebased", "locmem", "dummy")
-PASSWORD_RESET_ENABLED = EMAIL_BACKEND.rsplit(".", 2)[-2] not in _MAIL_STAYS_HERE
+_MAIL_STAYS_HERE = (".console.", ".filebased.", ".locmem.", ".dummy.")
+PASSWORD_RESET_ENABLED = not any(name in EMAIL_BACKEND for name in _MAIL_STAYS_HERE)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
