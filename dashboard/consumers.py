@@ -158,6 +158,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             snapshot = await live.read_snapshot()
             if self.narrowing is not None:
                 snapshot = self.narrowing.within(snapshot)
+            snapshot["status"] = self.shown_status(snapshot["status"])
             stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
@@ -178,8 +179,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
         await self.send_snapshot()
 
+    def shown_status(self, status: live.Status) -> live.Status:
+        """The upstream status as this socket's viewer may read it."""
+        return status
+
     async def status_update(self, event: dict) -> None:
-        await self.send_json({"type": "status", "status": event["status"]})
+        await self.send_json({"type": "status", "status": self.shown_status(event["status"])})
 
     async def catalog_update(self, event: dict) -> None:
         await self.send_json({"type": "catalog"})
@@ -252,6 +257,9 @@ class DisplayConsumer(LiveConsumer):
             await database_sync_to_async(boards.mark_seen)(link)
             self.seen = True
         return granted
+
+    def shown_status(self, status: live.Status) -> live.Status:
+        return health.without_detail(status)  # anyone in front of the TV reads it
 
     async def display_revoked(self, event: dict) -> None:
         await self.send_json({"type": "revoked"})

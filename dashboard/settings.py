@@ -4,6 +4,7 @@ A bad value fails loudly at start-up (ImproperlyConfigured), never silently. Sec
 given as NAME_FILE (a path), which is how container secrets are usually mounted.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -84,13 +85,32 @@ AXES_COOLOFF_TIME = 0.25
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "dashboard.proxies.request_client"
+
+
+def _networks(name: str, default: list[str]) -> list[str]:
+    values = env.list(name, default=default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: not an address or network: {value!r}") from exc
+    return values
+
+
+# Reverse proxies in front of the web server, as addresses or networks (10.0.0.0/8): only from
+# them is X-Forwarded-For believed (the client is its right-most address that is not one of
+# them: dashboard/proxies.py), for the login throttle and the widget's rate limit, and only
+# their SSO_HEADER. SSO_TRUSTED_PROXIES is its former name, still read when it is not set.
+TRUSTED_PROXIES = _networks(
+    "TRUSTED_PROXIES", env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+)
 
 # Single sign-on (dashboard/sso.py), both optional. A trusted proxy's header, e.g.
-# SSO_HEADER=X-Forwarded-User, believed only from SSO_TRUSTED_PROXIES (the proxy's address as
-# the web server sees it: dashboard/web.py keeps proxy headers off). Or an OpenID Connect
+# SSO_HEADER=X-Forwarded-User, believed only from TRUSTED_PROXIES (the proxy's address as the
+# web server sees it: dashboard/web.py keeps proxy headers off). Or an OpenID Connect
 # provider: set OIDC_RP_CLIENT_ID and the provider's endpoints.
 SSO_HEADER = env.str("SSO_HEADER", default="")
-SSO_TRUSTED_PROXIES = env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 SSO_CREATE_USERS = env.bool("SSO_CREATE_USERS", default=True)
 if "_" in SSO_HEADER:  # servers and Django drop underscored names: it would never arrive
     raise ImproperlyConfigured(f"SSO_HEADER is spelled with '-', not '_': {SSO_HEADER}")
@@ -223,7 +243,8 @@ ACR_STALE_SECONDS = _positive("ACR_STALE_SECONDS", max(20.0, 3 * ACR_POLL_SECOND
 # History for charts: every live record is sampled this often, and kept this many days.
 ACR_SAMPLE_SECONDS = _positive("ACR_SAMPLE_SECONDS", 10.0)
 ACR_HISTORY_DAYS = _positive("ACR_HISTORY_DAYS", 30.0)
-# Public widget: requests per client address per WIDGET_RATE_WINDOW seconds, then 429.
+# Public widget: requests per client address per WIDGET_RATE_WINDOW seconds, then 429 (counted in
+# Redis, over every web process).
 WIDGET_RATE_LIMIT = env.int("WIDGET_RATE_LIMIT", default=120)
 WIDGET_RATE_WINDOW = env.int("WIDGET_RATE_WINDOW", default=60)
 if not ACR_BASE_URL.startswith(("http://", "https://")):
@@ -269,6 +290,10 @@ CELERY_BEAT_SCHEDULE = {
 # django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, EMAIL_PORT and, if the server
 # wants them, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD (or _FILE) and EMAIL_USE_TLS.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Password reset pages only when e-mail really leaves (dashboard/accounts.py): with a backend
+# that keeps or logs the mail here, the reset link would be in the log.
+_MAIL_STAYS_HERE = (".console.", ".filebased.", ".locmem.", ".dummy.")
+PASSWORD_RESET_ENABLED = not any(name in EMAIL_BACKEND for name in _MAIL_STAYS_HERE)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

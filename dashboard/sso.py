@@ -3,7 +3,7 @@
 Two standard ways, each off unless configured (see .env.example):
 - a header set by a trusted reverse proxy that has already authenticated the user (SSO_HEADER,
   e.g. X-Forwarded-User from oauth2-proxy or Apache's mod_auth_mellon), believed only from the
-  proxy addresses in SSO_TRUSTED_PROXIES;
+  proxy addresses in TRUSTED_PROXIES;
 - an OpenID Connect provider (OIDC_* settings), through mozilla-django-oidc.
 
 A user seen for the first time is created with no team, so sees nothing until an administrator
@@ -20,6 +20,7 @@ from django.contrib.auth.backends import RemoteUserBackend
 from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from dashboard import proxies
 from metrics.models import OIDCIdentity
 
 HEADER_BACKEND = "dashboard.sso.HeaderBackend"
@@ -53,11 +54,10 @@ class TrustedHeaderLogin:
         self.get_response = get_response
         self.meta_key = "HTTP_" + settings.SSO_HEADER.upper().replace("-", "_")
         self.header = settings.SSO_HEADER.lower().encode("latin1")
-        self.proxies = frozenset(settings.SSO_TRUSTED_PROXIES)
 
     def __call__(self, request):
         # Anyone can send the header; only the proxy's own word counts.
-        trusted = request.META.get("REMOTE_ADDR") in self.proxies
+        trusted = proxies.is_trusted(request.META.get("REMOTE_ADDR"))
         username = self.named_user(request) if trusted else ""
         signed_in_by_header = request.session.get(auth.BACKEND_SESSION_KEY) == HEADER_BACKEND
         if username:

@@ -7,7 +7,7 @@ from dashboard.widget import views as widget_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("dashboard.accounts")),
     path("", views.home, name="home"),
     path("boards/all/", views.all_metrics_board, name="all-metrics"),
     path("team/", views.team, name="team"),

@@ -8,6 +8,7 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from dashboard import access, boards
@@ -99,11 +100,11 @@ def display_trend(request: HttpRequest, token: str, tile_id: int) -> JsonRespons
 
 async def health_check(request: HttpRequest) -> JsonResponse:
     """For monitoring: 200 while values flow (ok or degraded), 503 when nothing fresh comes from
-    the upstream. Metric names and per-metric detail only for staff."""
+    the upstream. Metric names, per-metric detail and the errors' own words only for staff."""
     report = await health.read_health()
     user = await request.auser()
     if not user.is_staff:
-        report = {k: v for k, v in report.items() if k != "metrics"}
+        report = health.report_without_detail(report)
     return JsonResponse(report, status=503 if report["status"] == "down" else 200)
 
 
@@ -130,8 +131,12 @@ def _history_range(query) -> tuple[datetime, datetime]:
             raise BadRequest("start and end must be epoch milliseconds") from None
         if not 0 < end_ms - start_ms <= 31 * 24 * 3600 * 1000:
             raise BadRequest("end must be after start, and at most 31 days after it")
-        start = datetime.fromtimestamp(start_ms / 1000, UTC)
-        return start, min(now, datetime.fromtimestamp(end_ms / 1000, UTC))
+        try:
+            start = datetime.fromtimestamp(start_ms / 1000, UTC)
+            end = datetime.fromtimestamp(end_ms / 1000, UTC)
+        except (ValueError, OverflowError, OSError):  # before year 1 or after 9999
+            raise BadRequest("start and end must be dates between years 1 and 9999") from None
+        return start, min(now, end)
     try:
         hours = float(query.get("hours", "24"))
     except ValueError:
@@ -165,7 +170,8 @@ async def history_csv(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(
         history.csv_chunks(metric.metric_id, scope.categories, start, end),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        # The metric id is the upstream's: quoted (or encoded) as RFC 6266 says.
+        headers={"Content-Disposition": content_disposition_header(True, name)},
     )
 
 

@@ -26,6 +26,11 @@ class QuietHits(logging.Filter):
         return not path.startswith(("/widget/", "/static/"))
 
 
+# What a browser may send in one websocket message: room for consumers.MAX_INCOMING_BYTES
+# characters of any UTF-8.
+WS_MAX_BYTES = 4 * 1024
+
+
 def workers() -> int:
     """WEB_WORKERS, by default one process per core (at most 4): each holds its own share of
     the sockets and fans each update out to them in parallel with the others (2 on this 2-core
@@ -47,9 +52,14 @@ def main() -> None:
         # Board frames are small JSON: compressing each one for each screen costs more CPU
         # than it saves bytes on a LAN (Daphne never negotiated it either).
         ws_per_message_deflate=False,
+        # A browser only ever sends a snapshot request (dashboard.consumers takes 1 KiB at most):
+        # a bigger message is refused (1009) as it arrives, not read whole first (the default
+        # takes 16 MiB). Daphne, for runserver only, stops at 1 MiB.
+        ws_max_size=WS_MAX_BYTES,
         lifespan="off",  # the Django/Channels app has no start-up or shutdown hooks
-        # The peer address is the direct client: SSO_TRUSTED_PROXIES and the widget's rate
-        # limit rely on it (as with Daphne's default).
+        # The peer address is the direct client (as with Daphne's default): dashboard/proxies.py
+        # reads X-Forwarded-For itself, from TRUSTED_PROXIES only, and the SSO header's check
+        # needs the proxy's own address.
         proxy_headers=False,
         server_header=False,
         log_config=None,  # Django's LOGGING (dashboard/settings.py) formats every line

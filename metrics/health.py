@@ -87,6 +87,28 @@ def site_health(
     }
 
 
+# What anonymous viewers (monitoring, TVs) are told instead of an error's own words, which name
+# our settings, the upstream's paths and what it answered: that something fails, not what.
+GENERIC_ERRORS = {
+    "poll_error": "the upstream server cannot be read",
+    "ws_error": "the live connection to the upstream server is interrupted",
+}
+
+
+def without_detail(status: live.Status) -> live.Status:
+    """The upstream status for an anonymous viewer: the errors in generic words."""
+    return {**status, **{k: v for k, v in GENERIC_ERRORS.items() if status[k]}}
+
+
+def report_without_detail(report: dict[str, Any]) -> dict[str, Any]:
+    """The site's health for an anonymous viewer: no metrics, the errors in generic words."""
+    upstream = dict(report["upstream"])
+    for key, status_key in (("poll_error", "poll_error"), ("websocket_error", "ws_error")):
+        if upstream[key]:
+            upstream[key] = GENERIC_ERRORS[status_key]
+    return {"status": report["status"], "upstream": upstream}
+
+
 async def read_health() -> dict[str, Any]:
     """The site's health; "down" (not an error page) while the live store cannot be read."""
     try:

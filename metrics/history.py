@@ -224,7 +224,7 @@ async def csv_chunks(metric_id: str, categories: Categories, start: datetime, en
         if not rows:
             return
         yield _csv_text(
-            [at.isoformat(), metric_id, _text_cell(category), _cell(value)]
+            [at.isoformat(), _text_cell(metric_id), _text_cell(category), _cell(value)]
             for _, _, category, at, value in rows
         )
         after = (rows[-1][0], rows[-1][1])
@@ -250,9 +250,14 @@ def _csv_text(rows) -> str:
     return buffer.getvalue()
 
 
+# A cell starting with one of these is run as a formula by some spreadsheet (OWASP's list: a
+# tab or carriage return may come before the formula itself).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text_cell(text: str) -> str:
-    """A leading =, +, - or @ would make a spreadsheet run the cell as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    """A text from the upstream as a cell no spreadsheet runs: a leading quote when it would."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _moment(epoch_ms: int) -> datetime:

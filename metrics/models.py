@@ -1,3 +1,6 @@
+import re
+import string
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -249,6 +252,27 @@ class DisplayLink(models.Model):
         return f"display.{self.pk}"
 
 
+# What a widget text may hold: these placeholders, each as it is. No format spec, conversion,
+# index or attribute: str.format would run them ("{minutes:>99999999}" builds 100 MB).
+WIDGET_PLACEHOLDERS = ("wait", "ahead", "minutes")
+# An origin a widget allows: scheme://host[:port] and nothing else, since it goes into a CSP
+# header and is compared with the browser's Origin header as it is.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+ORIGIN = re.compile(rf"https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
+
+
+def widget_text_error(text: str) -> str | None:
+    """Why `text` cannot be a widget text, or None when it can."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:
+        return "Unbalanced braces (write {{ or }} for a brace itself)."
+    for _, field, spec, conversion in parts:
+        if field is not None and (field not in WIDGET_PLACEHOLDERS or spec or conversion):
+            return "Use only {wait}, {ahead} and {minutes} as placeholders, as they are."
+    return None
+
+
 class Widget(models.Model):
     """A public wait-time widget: "Current wait: about 3 min · 5 callers ahead".
 
@@ -311,10 +335,14 @@ class Widget(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def _origin_lines(self) -> list[str]:
+        lines = self.allowed_origins.splitlines()
+        return [line.strip().rstrip("/").lower() for line in lines if line.strip()]
+
     def origins(self) -> list[str]:
-        return [
-            line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()
-        ]
+        """The allowed origins; a line saved before they were checked that is not one is left
+        out (it would go into a header)."""
+        return [origin for origin in self._origin_lines() if ORIGIN.fullmatch(origin)]
 
     def clean(self) -> None:
         errors = {}
@@ -322,14 +350,13 @@ class Widget(models.Model):
             metric = getattr(self, field, None) if getattr(self, f"{field}_id") else None
             if metric is not None and not metric.public:
                 errors[field] = f"{metric} is not marked public."
-        for origin in self.origins():
-            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+        for origin in self._origin_lines():
+            if not ORIGIN.fullmatch(origin):
                 errors["allowed_origins"] = f"Not an origin: {origin!r} (scheme://host[:port])."
         for field in ("text_open", "text_high_demand", "text_minutes"):
-            try:
-                getattr(self, field).format(wait="", ahead="", minutes="")
-            except (KeyError, IndexError, ValueError):
-                errors[field] = "Use only {wait}, {ahead} and {minutes} as placeholders."
+            error = widget_text_error(getattr(self, field))
+            if error:
+                errors[field] = error
         if errors:
             raise ValidationError(errors)
 

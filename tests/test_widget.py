@@ -8,13 +8,14 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
 from playwright.sync_api import expect
 
 from dashboard.widget import payload
 from metrics import live
 from metrics.acr import clock
-from metrics.models import Metric, Widget
-from tests.conftest import free_port
+from metrics.models import Metric, Widget, widget_text_error
+from tests.conftest import database_url, free_port, wait_for_port, web_command
 
 CONFIG = {
     "slug": "sales",
@@ -34,6 +35,7 @@ CONFIG = {
         "minutes": "about {minutes} min",
     },
     "origins": ["https://www.example.com"],
+    "all_public": True,
     "public": False,
     "max_age": 5,
 }
@@ -159,22 +161,24 @@ def test_minutes_round_up_to_the_configured_step():
 
 
 def reset_caches():
-    """Forgets cached configs, payloads and rate counts (as time passing would)."""
+    """Forgets cached configs and payloads (as time passing would; the rate counts live in the
+    test's Redis database)."""
     from dashboard.widget import asgi as widget_asgi
 
     payload._configs.clear()
     widget_asgi._payloads.clear()
-    widget_asgi._counts.clear()
 
 
 # --- over HTTP, through the real ASGI application ------------------------------------------------
 
 
-def asgi_get(path: str, **headers: str) -> httpx.Response:
+def asgi_get(path: str, peer: str = "127.0.0.1", **headers: str) -> httpx.Response:
+    """GET `path` from the ASGI application, as a client at `peer` (the address the web server
+    sees) with `headers`."""
     from dashboard.asgi import application
 
     async def get():
-        transport = httpx.ASGITransport(app=application)
+        transport = httpx.ASGITransport(app=application, client=(peer, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             return await http.get(path, headers=headers)
 
@@ -280,6 +284,91 @@ def test_each_client_is_rate_limited(client, sales_widget, settings):
     assert statuses == [200] * 5 + [429] * 2
 
 
+def test_behind_a_proxy_one_client_at_its_limit_leaves_the_others_served(
+    client, sales_widget, settings
+):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.WIDGET_RATE_LIMIT = 3
+
+    def via_proxy(client_address):
+        forwarded = {"x-forwarded-for": client_address}
+        return asgi_get("/widget/sales.json", peer="10.0.0.2", **forwarded).status_code
+
+    assert [via_proxy("203.0.113.5") for _ in range(5)] == [200] * 3 + [429] * 2
+    assert via_proxy("198.51.100.7") == 200
+    # The limited client cannot name another address itself: it is no trusted proxy.
+    direct = {"x-forwarded-for": "198.51.100.8"}
+    assert asgi_get("/widget/sales.json", peer="203.0.113.5", **direct).status_code == 429
+
+
+def test_the_limit_is_counted_once_for_every_process(redis_db, settings):
+    """Two event loops, each with its own Redis connection, as two web processes have."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashboard import ratelimit
+
+    now = clock.now_ms()
+
+    def process(hits):
+        async def run():
+            try:
+                return [
+                    await ratelimit.hit("widget:203.0.113.5", limit=10, window=60, now_ms=now)
+                    for _ in range(hits)
+                ]
+            finally:
+                await live.close_redis()
+
+        return asyncio.run(run())
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(process, [8, 8])
+    assert (first + second).count(True) == 10
+    # Only the current window's count is kept, and not for longer than the window.
+    (key,) = redis_db.keys(ratelimit.PREFIX + "*")
+    assert 0 < redis_db.ttl(key) <= 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_web_workers_allow_the_configured_limit_in_total(sales_widget, processes, settings):
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "WEB_WORKERS": "2",
+        "WEB_PORT": str(port),
+        "WIDGET_RATE_LIMIT": "10",
+    }
+    web = processes.start("web", web_command(), env)
+    wait_for_port(port, web, "web")
+    statuses = []
+    for _ in range(40):  # a connection each: the workers take turns accepting them
+        with httpx.Client() as http:
+            statuses.append(http.get(f"http://127.0.0.1:{port}/widget/sales.json").status_code)
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 30
+
+
+async def test_a_client_over_its_limit_is_refused_without_asking_redis(redis_db, monkeypatch):
+    from dashboard import ratelimit
+
+    now = clock.now_ms()
+    assert await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+    assert not await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+
+    def unreachable():
+        raise AssertionError("asked Redis")
+
+    monkeypatch.setattr(live, "get_redis", unreachable)
+    for _ in range(100):  # a flood costs no round trip
+        assert not await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=now)
+    next_window = now + 60_000
+    with pytest.raises(AssertionError, match="asked Redis"):
+        await ratelimit.hit("widget:203.0.113.5", limit=1, window=60, now_ms=next_window)
+
+
 def test_the_iframe_may_only_be_framed_by_allowed_sites(client, sales_widget):
     response = client.get("/widget/sales/frame/")
     assert response["Content-Security-Policy"] == "frame-ancestors 'self' https://www.example.com"
@@ -288,6 +377,117 @@ def test_the_iframe_may_only_be_framed_by_allowed_sites(client, sales_widget):
 
 def test_an_unknown_widget_is_404(client, redis_db, db):
     assert asgi_get("/widget/nope.json").status_code == 404
+
+
+def test_unknown_widgets_are_rate_limited_before_they_are_looked_up(
+    redis_db, db, settings, django_assert_max_num_queries
+):
+    settings.WIDGET_RATE_LIMIT = 3
+    reset_caches()
+    with django_assert_max_num_queries(3):
+        statuses = [asgi_get(f"/widget/guess-{n}.json").status_code for n in range(10)]
+    assert statuses == [404] * 3 + [429] * 7
+
+
+def age_configs():
+    """Makes every cached config as old as its time to live (as time passing would)."""
+    for slug, (_, config) in payload._configs.items():
+        payload._configs[slug] = (0.0, config)
+
+
+def test_the_config_cache_is_bounded_and_forgets_unknown_slugs(db, monkeypatch):
+    monkeypatch.setattr(payload, "CONFIG_CACHE_SIZE", 5)
+    reset_caches()
+    for n in range(50):
+        assert payload.cached_config(f"guess-{n}") is None
+    assert len(payload._configs) == 5
+    assert list(payload._configs) == [f"guess-{n}" for n in range(45, 50)]  # the newest
+    # A slug found to be no widget is remembered for a few seconds only.
+    Widget.objects.create(slug="guess-49", name="New", wait_metric=public_metric("AWTGRP01"))
+    assert payload.cached_config("guess-49") is None
+    age_configs()
+    assert payload.cached_config("guess-49")["slug"] == "guess-49"
+
+
+# --- hostile or outdated configuration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("Current wait: {wait} · {ahead} callers ahead", True),
+        ("about {minutes} min", True),
+        ("{{braces}} {minutes}", True),
+        ("no placeholder at all", True),
+        ("{minutes:s}", False),  # made every request fail
+        ("{minutes:>99999999}", False),  # built a 100 MB body
+        ("{minutes:{wait}}", False),
+        ("{minutes!r}", False),
+        ("{wait.__class__}", False),
+        ("{ahead[0]}", False),
+        ("{0}", False),
+        ("{}", False),
+        ("{seconds}", False),
+        ("{minutes", False),
+        ("minutes}", False),
+    ],
+)
+def test_widget_texts_may_hold_only_the_known_placeholders_as_they_are(text, valid):
+    assert (widget_text_error(text) is None) is valid
+
+
+@pytest.mark.parametrize(
+    ("origin", "valid"),
+    [
+        ("https://www.example.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("https://WWW.Example.com/", True),  # read as https://www.example.com
+        ("http://[::1]:8000", True),
+        ("https://www.example.com/page", False),
+        ("https://www.example.com; script-src *", False),
+        ("https://a.example 'unsafe-inline'", False),
+        ('https://a.example"', False),
+        ("https://*.example.com", False),
+        ("javascript://www.example.com", False),
+        ("www.example.com", False),
+        ("https://www.example.com:", False),
+        ("https://user@www.example.com", False),
+    ],
+)
+def test_allowed_origins_are_scheme_host_and_port_only(db, origin, valid):
+    widget = Widget(
+        slug="w", name="W", wait_metric=public_metric("AWTGRP01"), allowed_origins=origin
+    )
+    if valid:
+        widget.clean()
+    else:
+        with pytest.raises(ValidationError) as error:
+            widget.clean()
+        assert "allowed_origins" in error.value.message_dict
+
+
+def test_bad_texts_and_origins_saved_before_they_were_checked_are_left_out(client, sales_widget):
+    Widget.objects.filter(pk=sales_widget.pk).update(  # saved without clean(), as before
+        text_open="{wait:s} · {ahead}",
+        text_minutes="{minutes:>99999999}",
+        allowed_origins="https://www.example.com\nhttps://evil.example; script-src *",
+    )
+    reset_caches()
+    response = asgi_get("/widget/sales.json")
+    assert response.status_code == 200
+    assert response.json()["text"] == "Current wait: about 3 min · 4 callers ahead"  # defaults
+    assert len(response.content) < 1000
+    frame = client.get("/widget/sales/frame/")
+    assert frame["Content-Security-Policy"] == "frame-ancestors 'self' https://www.example.com"
+
+
+def test_a_metric_no_longer_public_is_not_shown(client, sales_widget):
+    assert asgi_get("/widget/sales.json").json()["state"] == "open"
+    Metric.objects.filter(metric_id="CIQGRP01").update(public=False)
+    reset_caches()  # as the few seconds of the config cache passing would
+    data = asgi_get("/widget/sales.json").json()
+    assert (data["state"], data["callers_ahead"]) == ("unknown", None)
+    assert data["text"] == "Wait time is not available right now."
 
 
 # --- in a browser, embedded in a third-party page --------------------------------------------

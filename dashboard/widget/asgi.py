@@ -1,8 +1,9 @@
 """The widget's JSON endpoint as a bare ASGI app, in front of Django.
 
 It takes anonymous traffic at any rate, so it skips Django's middleware and URL routing (a sync
-middleware there costs a thread hop per request): one Redis round trip, a pure function, and the
-response. The widget configuration is read from the database at most every few seconds.
+middleware there costs a thread hop per request): one Redis round trip for the rate limit, a
+payload computed at most once a second, and the response. The widget configuration is read from
+the database at most every few seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from dashboard import proxies, ratelimit
 from dashboard.widget import payload
 from metrics import health, live
 from metrics.acr import clock
@@ -47,6 +49,12 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 async def respond(scope: dict[str, Any], send) -> None:
     slug = PATH.match(scope["path"])["slug"]
+    # Limited before anything else: an unknown slug costs a database read.
+    if not await _allow(_client(scope)):
+        _, known = payload.recent_config(slug)
+        cors = payload.cors_headers(known, _header(scope, b"origin")) if known else {}
+        await _respond(send, 429, {**cors, "Retry-After": str(settings.WIDGET_RATE_WINDOW)})
+        return
     config = await _config(slug)
     if config is None:
         await _respond(send, 404, {"Content-Type": "text/plain"}, b"no such widget")
@@ -57,9 +65,6 @@ async def respond(scope: dict[str, Any], send) -> None:
         return
     if scope["method"] == "OPTIONS":
         await _respond(send, 204, {**cors, "Access-Control-Max-Age": "86400"})
-        return
-    if not _allow(_client(scope)):
-        await _respond(send, 429, {**cors, "Retry-After": str(settings.WIDGET_RATE_WINDOW)})
         return
     body, etag = await _cached_payload(slug, config)
     headers = {
@@ -100,23 +105,21 @@ async def _cached_payload(slug: str, config: dict[str, Any]) -> tuple[bytes, str
     return body, etag
 
 
-# Requests per client address in the current window, counted in this process (with several web
-# processes, the limit applies per process).
-_window: list[int] = [0]
-_counts: dict[str, int] = {}
-
-
 def _client(scope: dict[str, Any]) -> str:
-    return (scope.get("client") or ("unknown", 0))[0]
+    """The client's address, behind trusted proxies too (every X-Forwarded-For line, in order)."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    hops = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+    return proxies.client_address(peer, ",".join(hops))
 
 
-def _allow(client: str) -> bool:
-    window = int(time.monotonic() // settings.WIDGET_RATE_WINDOW)
-    if window != _window[0]:
-        _window[0] = window
-        _counts.clear()
-    _counts[client] = _counts.get(client, 0) + 1
-    return _counts[client] <= settings.WIDGET_RATE_LIMIT
+async def _allow(client: str) -> bool:
+    """WIDGET_RATE_LIMIT requests per client per WIDGET_RATE_WINDOW, over every web process."""
+    return await ratelimit.hit(
+        "widget:" + client,
+        limit=settings.WIDGET_RATE_LIMIT,
+        window=settings.WIDGET_RATE_WINDOW,
+        now_ms=clock.now_ms(),
+    )
 
 
 def with_widget(django_app):

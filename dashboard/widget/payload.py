@@ -9,18 +9,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from typing import Any
 
-from metrics.models import Widget
+from metrics.models import Widget, widget_text_error
 from metrics.records import record_value
 
+log = logging.getLogger(__name__)
+
+# Configs read from the database, and slugs found to be no widget, for a few seconds each; at
+# most CONFIG_CACHE_SIZE of them (anyone can ask for any slug), the oldest read dropped first.
 CONFIG_TTL_SECONDS = 5.0
+CONFIG_CACHE_SIZE = 1000
 _configs: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
 
+def _text(widget: Widget, field: str) -> str:
+    """A text as saved, or its default when it is no valid template (saved before texts were
+    checked): a bad one would fail or blow up every request."""
+    text = getattr(widget, field)
+    if widget_text_error(text) is None:
+        return text
+    log.warning("widget %s: %s is not a valid text, its default is shown", widget.slug, field)
+    return Widget._meta.get_field(field).default
+
+
 def widget_config(widget: Widget) -> dict[str, Any]:
+    metrics = [widget.wait_metric, widget.queue_metric, widget.agents_metric]
+
     def source(metric, category):
         return None if metric is None else {"metric_id": metric.metric_id, "category": category}
 
@@ -34,13 +52,15 @@ def widget_config(widget: Widget) -> dict[str, Any]:
         "round_to_minutes": widget.round_to_minutes,
         "lang": widget.lang,
         "texts": {
-            "open": widget.text_open,
-            "high_demand": widget.text_high_demand,
+            "open": _text(widget, "text_open"),
+            "high_demand": _text(widget, "text_high_demand"),
             "closed": widget.text_closed,
             "unknown": widget.text_unknown,
             "under_a_minute": widget.text_under_a_minute,
-            "minutes": widget.text_minutes,
+            "minutes": _text(widget, "text_minutes"),
         },
+        # A metric un-marked public after the widget was saved: nothing of it is shown.
+        "all_public": all(m.public for m in metrics if m is not None),
         "origins": widget.origins(),
         "public": widget.public,
         "max_age": widget.max_age_seconds,
@@ -59,6 +79,9 @@ def cached_config(slug: str) -> dict[str, Any] | None:
         .first()
     )
     config = None if widget is None else widget_config(widget)
+    _configs.pop(slug, None)
+    if len(_configs) >= CONFIG_CACHE_SIZE:
+        del _configs[next(iter(_configs))]  # entries are kept in the order they were read
     _configs[slug] = (time.monotonic() + CONFIG_TTL_SECONDS, config)
     return config
 
@@ -98,7 +121,7 @@ def build_payload(
         "callers_ahead": None,
         "lang": config["lang"],
     }
-    if stale:
+    if stale or not config["all_public"]:
         return unknown
     if config["agents"] is not None:
         agents = record_value(records.get("agents"), at_ms=upstream_now_ms)

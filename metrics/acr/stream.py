@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -53,6 +54,26 @@ def subscription_url(base_url: str, prefix: str, ids: list[str], auth_key: str) 
 def redact_url(url: str) -> str:
     head, _, _ = url.partition("auth_token=")
     return head + "auth_token=***" if "auth_token=" in url else url
+
+
+_KEY_IN_QUERY = re.compile(r"(auth_token=)[^&\s]+")
+
+
+class RedactKey(logging.Filter):
+    """At DEBUG the websockets library logs its request line, whose query holds the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _KEY_IN_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+# The client's logger (a filter on a logger applies to its own records, not its children's).
+logging.getLogger("websockets.client").addFilter(RedactKey())
 
 
 def raise_if_cancelled() -> None:
