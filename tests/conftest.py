@@ -446,3 +446,19 @@ def no_key_in_responses(monkeypatch):
 
     monkeypatch.setattr(Client, "request", request)
     monkeypatch.setattr(WebsocketCommunicator, "receive_output", receive_output)
+
+
+def assert_ticks_with_the_clock(page, selector: str) -> None:
+    """The element's data-value (ms) grows by 2 s with no new message, keeping time with the
+    clock (waited for, not slept on: loading Plotly can hold a tick back on a cold machine)."""
+    element = page.locator(selector)
+    started, first = time.monotonic(), int(element.get_attribute("data-value"))
+    page.wait_for_function(
+        "([selector, first]) => Number(document.querySelector(selector).dataset.value) - first"
+        " >= 2000",
+        arg=[selector, first],
+        timeout=10_000,
+    )
+    advanced = int(element.get_attribute("data-value")) - first
+    elapsed_ms = (time.monotonic() - started) * 1000
+    assert elapsed_ms - 1500 <= advanced <= elapsed_ms + 1100, (advanced, elapsed_ms)
