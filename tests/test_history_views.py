@@ -5,8 +5,9 @@ import email.message
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -105,7 +106,7 @@ def test_a_range_at_the_ends_of_the_calendar_is_answered(client, sales_history):
         query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
         assert client.get(f"/history/data.json?{query}").json()["series"] == []
         body = csv_body(client.get(f"/history/data.csv?{query}"))
-        assert body.splitlines() == ["time_utc,metric_id,category,value"]
+        assert body.splitlines() == ["time,metric_id,category,value"]
 
 
 def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, monkeypatch):
@@ -120,6 +121,25 @@ def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, 
     rows = list(csv.reader(io.StringIO(csv_body(response))))[1:]
     assert sorted(int(row[3]) for row in rows) == list(range(1, 120))
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)  # oldest first
+
+
+def test_csv_times_carry_the_sites_offset(client, sales_history, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)  # daylight saving time: UTC-5
+    Sample.objects.bulk_create([Sample.of("CIQGRP01", "Sales", summer, 7)])
+    client.force_login(sales_history)
+    start = int(summer.timestamp() * 1000) - 3_600_000
+    query = f"metric=CIQGRP01&start={start}&end={start + 7_200_000}"
+    rows = list(csv.reader(io.StringIO(csv_body(client.get(f"/history/data.csv?{query}")))))
+    assert rows == [
+        ["time", "metric_id", "category", "value"],
+        ["2026-07-01T07:00:00-05:00", "CIQGRP01", "Sales", "7"],
+    ]
+    body = csv_body(client.get("/history/data.csv?metric=CIQGRP01&hours=3"))
+    chicago = ZoneInfo("America/Chicago")
+    for row in list(csv.reader(io.StringIO(body)))[1:]:  # the fixture's, from the last 2 hours
+        at = datetime.fromisoformat(row[0])
+        assert at.utcoffset() == chicago.utcoffset(at.replace(tzinfo=None))
 
 
 def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history):
@@ -198,7 +218,7 @@ def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_hi
     with page.expect_download() as download:
         page.click("#history-csv")
     content = open(download.value.path(), encoding="utf-8").read()
-    assert content.startswith("time_utc,metric_id,category,value")
+    assert content.startswith("time,metric_id,category,value")
     assert re.search(r",CIQGRP01,Sales,", content)
 
     page.select_option("#history-hours", "custom")  # from ... to ...: the last 24 h to start with
