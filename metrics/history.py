@@ -161,6 +161,16 @@ def series(
     return [{"category": c, "t": t, "v": v} for c, (t, v) in grouped.items()]
 
 
+async def unit(metric_id: str, category_type: str, categories: list[str]) -> str:
+    """ "ms" when the metric's numbers are durations, else "count". Samples keep only numbers;
+    the value type lives in the metric's live records (the upstream gives a metric one type), so
+    it is read from them. A metric with no live record left reads as "count": plain numbers."""
+    metric = {"category_type": category_type, "categories": categories}
+    fields = [live.record_field(metric_id, c) for c in records.record_categories(metric)]
+    found, _ = await live.read_for_widget(fields)
+    return "ms" if any(records.is_duration(record) for record in found) else "count"
+
+
 def _least(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 

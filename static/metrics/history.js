@@ -53,15 +53,19 @@
     }
     const data = await response.json();
     const fetched = performance.now();
+    const { Charts, BoardFormat } = window;
     const traces = data.series.map((s) => ({
       // SVG, not WebGL: the server already reduced the data, and WebGL is missing on many TVs.
+      // Times on the site's wall clock, values in the metric's unit (durations as clocks).
       type: "scatter", mode: "lines", name: s.category || "Total",
-      x: s.t.map((t) => new Date(t)), y: s.v, connectgaps: false,
+      x: s.t.map((t) => BoardFormat.wallClock(t)), y: s.v, connectgaps: false,
+      customdata: s.v.map((v) => Charts.valueText(v, data.unit)),
+      hovertemplate: "%{x|%Y-%m-%d %H:%M:%S}: %{customdata}<extra>%{fullData.name}</extra>",
     }));
     const colour = getComputedStyle(document.body).color;
     await window.Plotly.react(chart, traces, {
-      margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: colour }, xaxis: { type: "date" }, yaxis: { rangemode: "tozero" },
+      margin: { l: 70, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: colour }, xaxis: { type: "date" }, yaxis: Charts.valueAxis(data.series.flatMap((s) => s.v), data.unit),
       legend: { orientation: "h" },
     }, { displaylogo: false, responsive: true });
     const points = data.series.reduce((n, s) => n + s.t.length, 0);
