@@ -91,3 +91,5 @@ def test_charts_and_times_show_the_sites_wall_clock_whatever_the_browsers_zone(
     assert shown == wall_ms
     text = format_js.evaluate("(ms) => BoardFormat.timeOfDay(ms, 'America/Chicago')", utc_ms)
     assert text.lstrip("0").startswith(clock)
+    back = format_js.evaluate("(ms) => BoardFormat.fromWallClock(ms, 'America/Chicago')", wall_ms)
+    assert back == utc_ms

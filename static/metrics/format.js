@@ -75,9 +75,16 @@ window.BoardFormat = (() => {
   function wallClock(ms, zone = siteZone()) {
     return zone ? ms + zoneOffsetMs(ms, zone) : ms - new Date(ms).getTimezoneOffset() * 60000;
   }
+  // The epoch ms of a wall-clock time in the site's zone, given as if it were UTC (the inverse of
+  // wallClock; the second pass settles the offset on the far side of a change).
+  function fromWallClock(wallMs, zone = siteZone()) {
+    if (!zone) return wallMs + new Date(wallMs).getTimezoneOffset() * 60000;
+    const guess = wallMs - zoneOffsetMs(wallMs, zone);
+    return wallMs - zoneOffsetMs(guess, zone);
+  }
   // A time of day for people to read ("stale since 14:03:07"), in the site's zone.
   function timeOfDay(ms, zone = siteZone()) {
     return new Date(ms).toLocaleTimeString([], { timeZone: zone });
   }
-  return { rawValue, format, level, zoneOffsetMs, wallClock, timeOfDay };
+  return { rawValue, format, level, zoneOffsetMs, wallClock, fromWallClock, timeOfDay };
 })();
