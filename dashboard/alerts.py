@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, tzinfo
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.core.mail import send_mail
+from django.utils import timezone
 
 from dashboard import access, webhooks
 from metrics import health, live, records
@@ -24,10 +25,12 @@ class RuleState:
     last_fired_ms: int | None
 
 
-def in_quiet_hours(start: time | None, end: time | None, now: datetime) -> bool:
+def in_quiet_hours(start: time | None, end: time | None, now: datetime, zone: tzinfo) -> bool:
+    """Whether `now` falls between the rule's wall-clock times in the site's zone (`zone`): the
+    same local hours all year round, whatever the zone's offset from UTC that day."""
     if start is None or end is None:
         return False
-    clock = now.astimezone(UTC).time()
+    clock = now.astimezone(zone).time()
     return start <= clock < end if start <= end else clock >= start or clock < end
 
 
@@ -116,7 +119,8 @@ async def check_all(now_ms: int) -> int:
             int(raw["since"]) if raw.get("since") else None,
             int(raw["fired"]) if raw.get("fired") else None,
         )
-        quiet = in_quiet_hours(*rule["quiet"], datetime.fromtimestamp(now_ms / 1000, UTC))
+        at = datetime.fromtimestamp(now_ms / 1000, UTC)
+        quiet = in_quiet_hours(*rule["quiet"], at, timezone.get_default_timezone())
         state, fire = evaluate(rule, value, state, now_ms, quiet)
         await redis.hset(
             key,

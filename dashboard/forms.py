@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 
 from dashboard import access, webhooks
 from metrics.models import AlertRule
@@ -33,6 +34,9 @@ class AlertRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.scope = access.live_scope(user) or access.Scope(frozenset())
         self.fields["metric"].queryset = access.visible_metrics(self.scope)
+        zone = timezone.get_current_timezone_name()
+        self.fields["quiet_start"].help_text = f"No alerts from ({zone})…"
+        self.fields["quiet_end"].help_text = f"…until ({zone})."
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data["webhook_url"]

@@ -5,7 +5,9 @@ given as NAME_FILE (a path), which is how container secrets are usually mounted.
 """
 
 import ipaddress
+import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -188,7 +190,37 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+
+
+def machine_zone(tz: str, localtime: Path) -> str:
+    """The machine's IANA zone name: TZ if it names one, else the zone /etc/localtime links to
+    (.../zoneinfo/Europe/Berlin), else UTC."""
+    candidates = [tz.removeprefix(":")]
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "/zoneinfo/" in target:
+            candidates.append(target.split("/zoneinfo/", 1)[1].removeprefix("posix/"))
+    for name in candidates:
+        try:
+            if name and ZoneInfo(name):
+                return name
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    return "UTC"
+
+
+# The site's own zone: quiet hours, chart axes and every time shown are in it. Django's
+# TIME_ZONE is it, so timezone.localtime() and the |date filter give the site's wall clock
+# (the database still stores UTC: USE_TZ).
+TIME_ZONE = env.str(
+    "SITE_TIME_ZONE", default=machine_zone(os.environ.get("TZ", ""), Path("/etc/localtime"))
+)
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+    raise ImproperlyConfigured(
+        f"SITE_TIME_ZONE must be an IANA zone such as Europe/Berlin, got {TIME_ZONE!r}"
+    ) from exc
 USE_I18N = True
 USE_TZ = True
 

@@ -78,8 +78,17 @@ def _trend(tile: Tile) -> JsonResponse:
     ).order_by("at")
     points = list(samples.values_list("at", "value"))
     return JsonResponse(
-        {"t": [int(at.timestamp() * 1000) for at, _ in points], "v": [v for _, v in points]}
+        {
+            "unit": _unit(tile.metric),
+            "t": [int(at.timestamp() * 1000) for at, _ in points],
+            "v": [v for _, v in points],
+        }
     )
+
+
+def _unit(metric: Metric) -> str:
+    """ "ms" or "count": how a chart labels the metric's numbers."""
+    return async_to_sync(history.unit)(metric.metric_id, metric.category_type, metric.categories)
 
 
 @login_required
@@ -158,6 +167,7 @@ def history_data(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "metric": {"metric_id": metric.metric_id, "name": metric.name},
+            "unit": _unit(metric),
             "series": history.series(metric.metric_id, scope.categories, start, end),
         }
     )

@@ -161,6 +161,16 @@ def series(
     return [{"category": c, "t": t, "v": v} for c, (t, v) in grouped.items()]
 
 
+async def unit(metric_id: str, category_type: str, categories: list[str]) -> str:
+    """ "ms" when the metric's numbers are durations, else "count". Samples keep only numbers;
+    the value type lives in the metric's live records (the upstream gives a metric one type), so
+    it is read from them. A metric with no live record left reads as "count": plain numbers."""
+    metric = {"category_type": category_type, "categories": categories}
+    fields = [live.record_field(metric_id, c) for c in records.record_categories(metric)]
+    found, _ = await live.read_for_widget(fields)
+    return "ms" if any(records.is_duration(record) for record in found) else "count"
+
+
 def _least(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -216,18 +226,28 @@ CSV_CHUNK = 5000  # rows read (and sent) at a time
 async def csv_chunks(metric_id: str, categories: Categories, start: datetime, end: datetime):
     """Every sample (not reduced), one row each, durations in milliseconds, oldest first: an
     async iterator of CSV text, read in chunks so that a month of samples is never held in
-    memory at once (Django's ASGI handler would collect a synchronous iterator first)."""
-    yield _csv_text([["time_utc", "metric_id", "category", "value"]])
+    memory at once (Django's ASGI handler would collect a synchronous iterator first). Times are
+    ISO 8601 in the site's zone, each with its offset (it changes with daylight saving)."""
+    yield _csv_text([["time", "metric_id", "category", "value"]])
     after: tuple[int, int] | None = None
     while True:
         rows = await sync_to_async(_csv_chunk)(metric_id, categories, start, end, after)
         if not rows:
             return
         yield _csv_text(
-            [at.isoformat(), _text_cell(metric_id), _text_cell(category), _cell(value)]
+            [
+                timezone.localtime(at).isoformat(),
+                _text_cell(metric_id),
+                _text_cell(category),
+                _cell(value),
+            ]
             for _, _, category, at, value in rows
         )
         after = (rows[-1][0], rows[-1][1])
+
+
+def _time_cell(at: datetime) -> str:
+    return timezone.localtime(at).isoformat()
 
 
 def _csv_chunk(metric_id, categories, start, end, after) -> list[tuple]:

@@ -402,8 +402,10 @@ class AlertRule(models.Model):
     threshold = models.FloatField(help_text="Counts as they are; durations in seconds.")
     for_seconds = models.PositiveIntegerField(default=30)
     cooldown_minutes = models.PositiveIntegerField(default=15)
-    quiet_start = models.TimeField(null=True, blank=True, help_text="No alerts from (UTC)…")
-    quiet_end = models.TimeField(null=True, blank=True, help_text="…until (UTC).")
+    quiet_start = models.TimeField(
+        null=True, blank=True, help_text="No alerts from (the site's time zone)…"
+    )
+    quiet_end = models.TimeField(null=True, blank=True, help_text="…until (the site's time zone).")
     email = models.BooleanField(default=False, help_text="Also e-mail the owner.")
     webhook_url = models.URLField(blank=True, help_text="Also POST a JSON message here.")
     active = models.BooleanField(default=True)

@@ -4,6 +4,7 @@ import json
 import threading
 from datetime import UTC, datetime, time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -57,9 +58,33 @@ def test_a_rule_fires_once_it_held_and_then_cools_down(value_ms, state, now, exp
 def test_quiet_hours_hold_alerts_back_even_across_midnight():
     assert evaluate(RULE, 130_000, RuleState(T, None), T + 60_000, quiet=True)[1] is False
     at = datetime(2026, 1, 1, 23, 30, tzinfo=UTC)
-    assert in_quiet_hours(time(22, 0), time(6, 0), at)
-    assert not in_quiet_hours(time(22, 0), time(6, 0), at.replace(hour=12))
-    assert not in_quiet_hours(None, None, at)
+    assert in_quiet_hours(time(22, 0), time(6, 0), at, UTC)
+    assert not in_quiet_hours(time(22, 0), time(6, 0), at.replace(hour=12), UTC)
+    assert not in_quiet_hours(None, None, at, UTC)
+
+
+CHICAGO = ZoneInfo("America/Chicago")  # daylight saving from 2026-03-08 02:00 to 2026-11-01 02:00
+
+
+@pytest.mark.parametrize(
+    ("utc", "quiet"),
+    [
+        # 22:30 local: CST (UTC-6) the evening before the change, CDT (UTC-5) the evening after
+        (datetime(2026, 3, 8, 4, 30, tzinfo=UTC), True),
+        (datetime(2026, 3, 9, 3, 30, tzinfo=UTC), True),
+        # 21:30 local, on both sides: not yet quiet
+        (datetime(2026, 3, 8, 3, 30, tzinfo=UTC), False),
+        (datetime(2026, 3, 9, 2, 30, tzinfo=UTC), False),
+        # 23:45 local, on both sides of the autumn change: quiet is over
+        (datetime(2026, 10, 31, 4, 45, tzinfo=UTC), False),
+        (datetime(2026, 11, 2, 5, 45, tzinfo=UTC), False),
+        # 23:00 local in summer and in winter: quiet
+        (datetime(2026, 7, 1, 4, 0, tzinfo=UTC), True),
+        (datetime(2026, 1, 15, 5, 0, tzinfo=UTC), True),
+    ],
+)
+def test_quiet_hours_keep_the_sites_wall_clock_across_daylight_saving(utc, quiet):
+    assert in_quiet_hours(time(22, 0), time(23, 30), utc, CHICAGO) is quiet
 
 
 @pytest.fixture
@@ -275,3 +300,12 @@ async def test_an_alert_rule_of_a_supervisor_who_lost_access_sends_nothing(
     assert await alerts.check_all(now) == 0
     assert await AlertEvent.objects.acount() == 0
     assert mailoutbox == [] and received == []
+
+
+@pytest.mark.django_db
+def test_the_rule_form_names_the_sites_zone_for_quiet_hours(client, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    client.force_login(get_user_model().objects.create_user("sally", password="pw-long-sales-1"))
+    page = client.get("/alerts/").content.decode()
+    assert "No alerts from (America/Chicago)" in page
+    assert "(UTC)" not in page

@@ -5,8 +5,9 @@ import email.message
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -71,7 +72,7 @@ def test_a_supervisor_gets_only_their_queues(client, sales_history):
     assert client.get("/history/data.json?metric=NOPE").status_code == 404
     assert client.get("/history/data.json?metric=CIQGRP01&hours=lots").status_code == 400
     rows = list(csv.reader(io.StringIO(csv_body(client.get("/history/data.csv?metric=CIQGRP01")))))
-    assert rows[0] == ["time_utc", "metric_id", "category", "value"]
+    assert rows[0] == ["time", "metric_id", "category", "value"]
     assert {row[2] for row in rows[1:]} == {"Sales"}
 
 
@@ -105,7 +106,7 @@ def test_a_range_at_the_ends_of_the_calendar_is_answered(client, sales_history):
         query = f"metric=CIQGRP01&start={start_ms}&end={start_ms + 60_000}"
         assert client.get(f"/history/data.json?{query}").json()["series"] == []
         body = csv_body(client.get(f"/history/data.csv?{query}"))
-        assert body.splitlines() == ["time_utc,metric_id,category,value"]
+        assert body.splitlines() == ["time,metric_id,category,value"]
 
 
 def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, monkeypatch):
@@ -120,6 +121,25 @@ def test_the_csv_streams_every_sample_once_across_chunks(client, sales_history, 
     rows = list(csv.reader(io.StringIO(csv_body(response))))[1:]
     assert sorted(int(row[3]) for row in rows) == list(range(1, 120))
     assert [row[0] for row in rows] == sorted(row[0] for row in rows)  # oldest first
+
+
+def test_csv_times_carry_the_sites_offset(client, sales_history, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)  # daylight saving time: UTC-5
+    Sample.objects.bulk_create([Sample.of("CIQGRP01", "Sales", summer, 7)])
+    client.force_login(sales_history)
+    start = int(summer.timestamp() * 1000) - 3_600_000
+    query = f"metric=CIQGRP01&start={start}&end={start + 7_200_000}"
+    rows = list(csv.reader(io.StringIO(csv_body(client.get(f"/history/data.csv?{query}")))))
+    assert rows == [
+        ["time", "metric_id", "category", "value"],
+        ["2026-07-01T07:00:00-05:00", "CIQGRP01", "Sales", "7"],
+    ]
+    body = csv_body(client.get("/history/data.csv?metric=CIQGRP01&hours=3"))
+    chicago = ZoneInfo("America/Chicago")
+    for row in list(csv.reader(io.StringIO(body)))[1:]:  # the fixture's, from the last 2 hours
+        at = datetime.fromisoformat(row[0])
+        assert at.utcoffset() == chicago.utcoffset(at.replace(tzinfo=None))
 
 
 def test_a_spreadsheet_never_runs_a_category_as_a_formula(client, sales_history):
@@ -198,7 +218,7 @@ def test_a_supervisor_sees_their_team_live_and_downloads_history(stack, sales_hi
     with page.expect_download() as download:
         page.click("#history-csv")
     content = open(download.value.path(), encoding="utf-8").read()
-    assert content.startswith("time_utc,metric_id,category,value")
+    assert content.startswith("time,metric_id,category,value")
     assert re.search(r",CIQGRP01,Sales,", content)
 
     page.select_option("#history-hours", "custom")  # from ... to ...: the last 24 h to start with
@@ -328,3 +348,53 @@ def test_a_day_of_one_second_samples_is_reduced_in_the_database_with_peaks_kept(
     assert len(series["t"]) <= 2 * history.BUCKETS
     assert max(series["v"]) == 10_000.0 and min(series["v"]) == 0.0
     assert series["t"] == sorted(series["t"])
+
+
+@pytest.fixture
+def waits_and_calls():
+    """A duration (the longest wait, up to 9:50) and a count (up to 118,000) over the last hour.
+    (Written before Playwright starts: its sync API runs an event loop in this thread.)"""
+    now = timezone.now()
+    for metric_id, name, category in [
+        ("LWCGRP01", "Longest Waiting Call", "Sales"),
+        ("CBDDIR01", "Calls by Direction", "Inbound"),
+    ]:
+        Metric.objects.update_or_create(
+            metric_id=metric_id,
+            defaults={"name": name, "category_type": "GROUP", "categories": [category]},
+        )
+    Sample.objects.bulk_create(
+        [
+            Sample.of("LWCGRP01", "Sales", now - timedelta(minutes=m), m * 10_000)
+            for m in range(1, 60)
+        ]
+        + [
+            Sample.of("CBDDIR01", "Inbound", now - timedelta(minutes=m), m * 2_000)
+            for m in range(1, 60)
+        ]
+    )
+
+
+def test_charts_label_durations_as_clocks_and_counts_as_plain_numbers(
+    stack, staff_user, waits_and_calls, browser
+):
+    base_url, _ = stack
+    page = browser.new_page()
+    log_in(page, base_url)
+    page.get_by_role("link", name="All metrics").click()  # the unit comes from the live records
+    expect(page.locator('.tile[data-metric-id="LWCGRP01"][data-state="live"]').first).to_be_visible(
+        timeout=20_000
+    )
+    page.goto(base_url + "/history/")
+    ticks = page.locator("#history-chart .ytick text")
+    page.select_option("#history-metric", "LWCGRP01")  # up to 9:50 (590,000 ms)
+    page.click("text=Show")
+    expect(page.locator("#history-state")).to_contain_text("1 series", timeout=15_000)
+    assert ticks.all_text_contents()[:3] == ["00:00", "02:00", "04:00"]
+    assert all(re.fullmatch(r"\d\d:\d\d", text) for text in ticks.all_text_contents())
+    page.select_option("#history-metric", "CBDDIR01")  # up to 118,000 calls
+    page.click("text=Show")
+    expect(page.locator("#history-state")).to_contain_text("Calls by Direction", timeout=15_000)
+    expect(ticks.first).not_to_have_text("00:00")
+    texts = ticks.all_text_contents()
+    assert "100,000" in texts and not any(re.search(r"[kM]$", text) for text in texts)

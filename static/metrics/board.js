@@ -56,7 +56,7 @@
     let note = "";
     if (state === "initializing") note = "initializing";
     else if (state === "error") note = (record && record.error) || "error";
-    else if (state === "stale") note = "stale since " + new Date(live.lastConfirmed() - live.clockOffset).toLocaleTimeString();
+    else if (state === "stale") note = "stale since " + F.timeOfDay(live.lastConfirmed() - live.clockOffset);
     if (parts.note) setText(parts.note, note);
     return raw;
   }
@@ -119,16 +119,22 @@
     let drawn = false;
     let disposed = false;
     let lastPoint = 0;
+    let unit = "count";
+    let ticks = "";
+    const trendAxis = (values) => Object.assign(window.Charts.valueAxis(values, unit), { gridcolor: "rgba(128,128,128,.3)" });
     window.Charts.loadPlotly(root.dataset.plotly).then(async () => {
       if (disposed) return;
       const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
-      const data = response.ok ? await response.json() : { t: [], v: [] };
+      const data = response.ok ? await response.json() : { unit: "count", t: [], v: [] };
       if (disposed) return; // redrawn meanwhile: this tile is no longer on the page
+      unit = data.unit;
+      ticks = String(trendAxis(data.v).tickvals);
       const colour = getComputedStyle(document.body).color;
-      window.Plotly.newPlot(plot, [{ x: data.t.map((t) => new Date(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
-        margin: { l: 40, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      // Times on the site's wall clock (the TV's own zone may be anything).
+      window.Plotly.newPlot(plot, [{ x: data.t.map((t) => F.wallClock(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
+        margin: { l: 55, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
         font: { color: colour }, xaxis: { type: "date", tickformat: "%H:%M", gridcolor: "rgba(128,128,128,.3)" },
-        yaxis: { rangemode: "tozero", gridcolor: "rgba(128,128,128,.3)" }, showlegend: false,
+        yaxis: trendAxis(data.v), showlegend: false,
       }, { staticPlot: true, displayModeBar: false, responsive: true });
       drawn = true;
     }).catch(() => setText(plot, "chart unavailable"));
@@ -138,7 +144,13 @@
       // Extend the chart every 10 s with the live value; maxPoints keeps its size bounded.
       if (drawn && !stale && raw !== null && atMs - lastPoint >= 10000) {
         lastPoint = atMs;
-        window.Plotly.extendTraces(plot, { x: [[new Date(live.serverNow())]], y: [[raw]] }, [0], maxPoints);
+        window.Plotly.extendTraces(plot, { x: [[F.wallClock(live.serverNow())]], y: [[raw]] }, [0], maxPoints);
+        // A duration that outgrew its ticks (or fell well below them) gets new ones.
+        const axis = trendAxis(plot.data[0].y);
+        if (unit === "ms" && String(axis.tickvals) !== ticks) {
+          ticks = String(axis.tickvals);
+          window.Plotly.relayout(plot, { yaxis: axis });
+        }
       }
       return raw;
     };
@@ -236,7 +248,7 @@
     const { brokenSince } = live;
     const problem = live.upstreamProblem();
     const banner = [];
-    if (brokenSince) banner.push(`Connection to the dashboard server lost at ${new Date(brokenSince).toLocaleTimeString()}: reconnecting.`);
+    if (brokenSince) banner.push(`Connection to the dashboard server lost at ${F.timeOfDay(brokenSince)}: reconnecting.`);
     if (stale) banner.push("Data is stale.");
     if (problem) banner.push(`Upstream: ${problem}`);
     else if (stale && !brokenSince) banner.push("No word from the upstream.");

@@ -49,5 +49,42 @@ window.BoardFormat = (() => {
     if (limits.warning !== null && limits.warning !== undefined && worse(value, limits.warning)) return "warning";
     return "normal";
   }
-  return { rawValue, format, level };
+  // --- the site's time zone (pages carry it as <body data-time-zone>: a TV's own may be UTC) ---
+  const siteZone = () => document.body.dataset.timeZone || undefined;
+  const zoneParts = new Map(); // zone -> Intl.DateTimeFormat
+  // The site zone's offset from UTC at epoch ms `ms`, in ms. Offsets change only on whole
+  // quarter hours, so each quarter hour is worked out once.
+  const offsets = new Map();
+  function zoneOffsetMs(ms, zone) {
+    const quarter = Math.floor(ms / 900000) * 900000;
+    const key = zone + "@" + quarter;
+    if (!offsets.has(key)) {
+      if (!zoneParts.has(zone)) {
+        zoneParts.set(zone, new Intl.DateTimeFormat("en-US", {
+          timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+          hour: "numeric", minute: "numeric", second: "numeric",
+        }));
+      }
+      const p = Object.fromEntries(zoneParts.get(zone).formatToParts(new Date(quarter)).map((x) => [x.type, +x.value]));
+      if (offsets.size > 10000) offsets.clear();
+      offsets.set(key, Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - quarter);
+    }
+    return offsets.get(key);
+  }
+  // The site's wall clock at `ms` as a number Plotly draws as is (it reads numbers as UTC).
+  function wallClock(ms, zone = siteZone()) {
+    return zone ? ms + zoneOffsetMs(ms, zone) : ms - new Date(ms).getTimezoneOffset() * 60000;
+  }
+  // The epoch ms of a wall-clock time in the site's zone, given as if it were UTC (the inverse of
+  // wallClock; the second pass settles the offset on the far side of a change).
+  function fromWallClock(wallMs, zone = siteZone()) {
+    if (!zone) return wallMs + new Date(wallMs).getTimezoneOffset() * 60000;
+    const guess = wallMs - zoneOffsetMs(wallMs, zone);
+    return wallMs - zoneOffsetMs(guess, zone);
+  }
+  // A time of day for people to read ("stale since 14:03:07"), in the site's zone.
+  function timeOfDay(ms, zone = siteZone()) {
+    return new Date(ms).toLocaleTimeString([], { timeZone: zone });
+  }
+  return { rawValue, format, level, zoneOffsetMs, wallClock, fromWallClock, timeOfDay };
 })();

@@ -11,14 +11,16 @@
   const to = document.getElementById("history-to");
 
   // The range as the API takes it: hours back from now, or start and end in epoch ms (the
-  // inputs are in the browser's local time).
+  // inputs are in the site's time zone, whatever the browser's).
+  const F = window.BoardFormat;
+  const inputMs = (input) => F.fromWallClock(Date.parse(input.value + "Z"));
   function rangeQuery() {
     const query = new URLSearchParams({ metric: form.elements.metric.value });
     if (hours.value !== "custom") {
       query.set("hours", hours.value);
     } else {
-      query.set("start", String(new Date(from.value).getTime()));
-      query.set("end", String(new Date(to.value).getTime()));
+      query.set("start", String(inputMs(from)));
+      query.set("end", String(inputMs(to)));
     }
     return query.toString();
   }
@@ -27,15 +29,15 @@
     const custom = hours.value === "custom";
     for (const label of form.querySelectorAll(".history-custom")) label.hidden = !custom;
     if (custom && !from.value) {
-      const local = (d) => new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-      const now = new Date();
+      const local = (ms) => new Date(F.wallClock(ms)).toISOString().slice(0, 16);
+      const now = Date.now();
       to.value = local(now);
-      from.value = local(new Date(now - 24 * 3600 * 1000));
+      from.value = local(now - 24 * 3600 * 1000);
     }
   });
 
   async function show() {
-    if (hours.value === "custom" && !(from.value && to.value && new Date(from.value) < new Date(to.value))) {
+    if (hours.value === "custom" && !(from.value && to.value && inputMs(from) < inputMs(to))) {
       state.textContent = "Choose a start before the end.";
       return;
     }
@@ -53,15 +55,19 @@
     }
     const data = await response.json();
     const fetched = performance.now();
+    const { Charts, BoardFormat } = window;
     const traces = data.series.map((s) => ({
       // SVG, not WebGL: the server already reduced the data, and WebGL is missing on many TVs.
+      // Times on the site's wall clock, values in the metric's unit (durations as clocks).
       type: "scatter", mode: "lines", name: s.category || "Total",
-      x: s.t.map((t) => new Date(t)), y: s.v, connectgaps: false,
+      x: s.t.map((t) => BoardFormat.wallClock(t)), y: s.v, connectgaps: false,
+      customdata: s.v.map((v) => Charts.valueText(v, data.unit)),
+      hovertemplate: "%{x|%Y-%m-%d %H:%M:%S}: %{customdata}<extra>%{fullData.name}</extra>",
     }));
     const colour = getComputedStyle(document.body).color;
     await window.Plotly.react(chart, traces, {
-      margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: colour }, xaxis: { type: "date" }, yaxis: { rangemode: "tozero" },
+      margin: { l: 70, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+      font: { color: colour }, xaxis: { type: "date" }, yaxis: Charts.valueAxis(data.series.flatMap((s) => s.v), data.unit),
       legend: { orientation: "h" },
     }, { displaylogo: false, responsive: true });
     const points = data.series.reduce((n, s) => n + s.t.length, 0);
