@@ -29,7 +29,8 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Rewrites docs/screenshots/*.png (a plain test run shoots them into a temporary folder).
+# Rewrites docs/screenshots/*.png: boards at 1080p and 4K (configured and the seeded demo), the
+# widget on the demo site (a plain test run shoots them into a temporary folder).
 screenshots: $(VENV)/.installed-test
 	SCREENSHOTS=1 $(BIN)/pytest tests/test_boards.py -k test_screenshots
 

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--none-category", choices=("empty", "null", "name"), default="empty")
     add("--demo-floor", type=float, default=45.0, help="minimum inbound calls/hour (demo)")
     add(
+        "--demo-busy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every agent on shift and a busy call rate at any hour (demo); "
+        "--no-demo-busy: the daily rota and curve",
+    )
+    add(
         "--strict",
         action="store_true",
         help="only the documented id forms: REST ?id=A,B (a repeated id reads as its first), "
@@ -91,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         initializing_form=args.initializing_form,
         none_category=args.none_category,
         demo_floor=args.demo_floor,
+        demo_busy=args.demo_busy,
         strict=args.strict,
         faults=faults_from_args(args),
     )

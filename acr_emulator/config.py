@@ -57,6 +57,8 @@ class EmulatorConfig:
     none_category: NoneCategory = "empty"
     # Minimum inbound calls per hour in the demo, whatever the hour: the board always moves.
     demo_floor: float = 45.0
+    # Every demo agent on shift and a busy call rate, whatever the hour; off: the daily rota.
+    demo_busy: bool = True
     # Answer only the documented id forms (see server.request_ids); off: accept every form.
     strict: bool = False
     # Faults active from start-up (CLI flags); the control API changes them later.

@@ -43,7 +43,11 @@ class Emulator:
         self.center: ContactCenter | None = None
         if config.scenario == "demo":
             self.center = ContactCenter(
-                config.seed, now, self.offset_minutes, demo_floor=config.demo_floor
+                config.seed,
+                now,
+                self.offset_minutes,
+                demo_floor=config.demo_floor,
+                busy=config.demo_busy,
             )
             initial = read_center(self.center, self.catalog, now)
         else:

@@ -44,6 +44,8 @@ AWAY_PER_IDLE_S = 1 / 2400
 CODE_SHARE = 0.6
 CODE_WEIGHTS = (5, 3, 2, 1)
 TRANSFER_SHARE = 0.05
+# A busy demo: everyone on shift and at least this many inbound calls per hour, whatever the hour.
+BUSY_FLOOR_PER_HOUR = 180.0
 
 AVAILABLE, TALKING, ACW, AWAY, OFF = "available", "talking", "acw", "away", "off_shift"
 
@@ -92,6 +94,7 @@ class ContactCenter:
     start_ms: int
     offset_minutes: int
     demo_floor: float = 45.0
+    busy: bool = False  # every agent on shift and the busy floor: a demo started at night moves
     rng: random.Random = field(init=False)
     now_ms: int = field(init=False)
     queues: dict[str, list[Call]] = field(init=False)
@@ -105,6 +108,8 @@ class ContactCenter:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - a seeded simulation, not crypto
+        if self.busy:
+            self.demo_floor = max(self.demo_floor, BUSY_FLOOR_PER_HOUR)
         self.now_ms = self.start_ms
         self.queues = {group: [] for group in GROUPS}
         self.totals = {group: GroupTotals() for group in GROUPS}
@@ -123,7 +128,7 @@ class ContactCenter:
         seed_day(self)
 
     def on_shift(self, st: AgentState, at: int) -> bool:
-        return st.shift.is_on(at, self.offset_minutes)
+        return self.busy or st.shift.is_on(at, self.offset_minutes)
 
     # --- driving -------------------------------------------------------------------------
 

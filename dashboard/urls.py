@@ -15,6 +15,7 @@ urlpatterns = [
     path("boards/<slug:slug>/tiles/<int:tile_id>/trend.json", views.board_trend),
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
+    path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
     path("status/", views.status_page, name="status"),
     path("alerts/", views.alerts_page, name="alerts"),

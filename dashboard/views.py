@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from dashboard import access, boards
+from dashboard import access, boards, demo
 from dashboard.forms import AlertRuleForm
 from metrics import health, history
-from metrics.models import AlertEvent, AlertRule, Metric, Sample, Tile
+from metrics.models import AlertEvent, AlertRule, Metric, Sample, Tile, Widget
 
 
 @login_required
@@ -212,3 +212,11 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
     events = AlertEvent.objects.filter(rule__owner=request.user).select_related("rule")[:50]
     context = {"form": form, "rules": rules, "events": events, "title": "Alerts"}
     return render(request, "metrics/alerts.html", context, status=400 if form.errors else 200)
+
+
+def demo_site(request: HttpRequest) -> HttpResponse:
+    """A stand-in for a company's public web site that embeds the demo widget (only once the
+    demo is seeded: `manage.py seed_demo`)."""
+    if not Widget.objects.filter(slug=demo.WIDGET).exists():
+        raise Http404("the demo is not seeded")
+    return render(request, "metrics/demo_site.html", {"slug": demo.WIDGET})

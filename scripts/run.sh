@@ -20,7 +20,9 @@ export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-$(remember secret .run/secret_key
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 
 processes=(web worker beat subscriber)
+bundled=0
 if [ -z "${ACR_BASE_URL:-}" ]; then
+  bundled=1
   export ACR_EMULATOR_PORT="${ACR_EMULATOR_PORT:-8081}"
   export ACR_BASE_URL="http://127.0.0.1:$ACR_EMULATOR_PORT"
   export ACR_AUTH_KEY="${ACR_AUTH_KEY:-$(remember key .run/emulator_key)}"
@@ -37,11 +39,16 @@ trap 'if [ -f .run/redis/redis.pid ]; then kill "$(cat .run/redis/redis.pid)" 2>
 python manage.py migrate --noinput -v 0
 python manage.py collectstatic --noinput -v 0
 login=$(python manage.py ensure_login)
+# The demo (boards, a team, a TV link, a widget) only beside the bundled emulator, and only into
+# a database without boards of its own; it prints the demo logins and links.
+demo=""
+if [ "$bundled" = 1 ]; then demo=$(python manage.py seed_demo --base-url "http://$WEB_HOST:$WEB_PORT"); fi
 
 cat <<TEXT
 
   Contact-center dashboard: http://$WEB_HOST:$WEB_PORT/
   Log in as $login
+$demo
   Upstream: $ACR_BASE_URL    Ctrl-C stops every process.
 
 TEXT

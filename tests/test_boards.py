@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dashboard import boards
+from dashboard import boards, demo
 from metrics.models import Board, Metric, Playlist, PlaylistItem, Sample, Tile
 from tests.conftest import assert_ticks_with_the_clock, in_thread, log_in
 
@@ -202,3 +202,79 @@ def test_screenshots_of_a_display_at_tv_sizes(
     folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     tv.screenshot(path=str(folder / f"board-{name}.png"))
+
+
+# Every text of every tile: its box must stay inside the tile and show all of its text.
+OVERFLOWS = """() => {
+  const out = [];
+  for (const tile of document.querySelectorAll(".board-page:not([hidden]) .tile")) {
+    const box = tile.getBoundingClientRect();
+    for (const e of tile.querySelectorAll(".tile-title, .tile-category, .tile-value, th, td")) {
+      const r = e.getBoundingClientRect();
+      const outside = r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1
+        || r.bottom > box.bottom + 1;
+      const clipped = e.scrollWidth > e.clientWidth + 1;
+      if (outside || clipped) out.push(e.className + ": " + e.textContent);
+    }
+  }
+  return out;
+}"""
+COVERAGE = """() => {
+  const top = document.querySelector(".topbar").getBoundingClientRect().bottom;
+  const tiles = [...document.querySelectorAll(".board-page:not([hidden]) .tile")];
+  const area = tiles.reduce((sum, t) => {
+    const r = t.getBoundingClientRect();
+    return sum + r.width * Math.max(0, Math.min(r.bottom, innerHeight) - Math.max(r.top, top));
+  }, 0);
+  return area / (innerWidth * (innerHeight - top));
+}"""
+
+
+@pytest.fixture
+def seeded_demo(tmp_path):
+    """The demo `make run` seeds, and its TV link (the playlist of the two demo boards)."""
+    demo.seed(tmp_path)
+    # A category name as long as a real site's may be (the agents board shows every agent).
+    agents = Metric.objects.get(metric_id="ATTAGT01")
+    return (tmp_path / "demo_tv_token").read_text(), agents
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("1080p", 1920, 1080), ("4k", 3840, 2160)])
+def test_screenshots_of_the_seeded_demo_filling_the_screen(
+    stack, seeded_demo, browser, tmp_path, name, width, height
+):
+    """Both demo boards cover most of the screen under the header and no text leaves its tile;
+    shoots demo-board-<size>.png (docs/screenshots with SCREENSHOTS=1)."""
+    base_url, _ = stack
+    token, _ = seeded_demo
+    tv = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    tv.goto(f"{base_url}/display/{token}/")
+    tile = tv.locator('.tile[data-metric-id="CIQGRP01"][data-category="Sales"]').first
+    expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(tv.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
+    assert tv.evaluate(COVERAGE) >= 0.85
+    assert tv.evaluate(OVERFLOWS) == []
+    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    tv.screenshot(path=str(folder / f"demo-board-{name}.png"))
+    numeral = tile.locator(".tile-value").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert numeral >= height / 12
+    # The second board of the playlist: the agents, with their long names.
+    tv.evaluate(
+        "() => { const s = document.querySelectorAll('.board-page');"
+        " s[0].hidden = true; s[1].hidden = false; }"
+    )
+    expect(tv.locator('.tile-row[data-metric-id="ATTAGT01"]').first).to_be_visible()
+    assert tv.evaluate(COVERAGE) >= 0.85
+    assert tv.evaluate(OVERFLOWS) == []
+
+
+def test_screenshots_of_the_widget_on_the_demo_site(stack, seeded_demo, browser, tmp_path):
+    base_url, _ = stack
+    site = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    site.goto(f"{base_url}/demo/site/")
+    widget = site.locator(".acr-wait-widget .w")
+    expect(widget).to_contain_text("wait", timeout=20_000)
+    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    site.screenshot(path=str(folder / "widget-demo-site.png"))

@@ -9,7 +9,9 @@ from tests.conftest import ROOT
 # to work on here (everything else runs for real), and honcho records what it was given.
 FAKE_PYTHON = f"""#!/bin/sh
 case "$1" in
-  manage.py) [ "$2" = ensure_login ] && echo "admin / a-password"; exit 0 ;;
+  manage.py)
+    echo "$2" >> manage-commands
+    [ "$2" = ensure_login ] && echo "admin / a-password"; exit 0 ;;
 esac
 exec {sys.executable} "$@"
 """
@@ -18,7 +20,8 @@ printf '%s\\n' "$REDIS_URL" > honcho-saw-redis-url
 """
 
 
-def test_a_redis_url_is_passed_on_as_text_never_run(tmp_path, redis_db, settings):
+def fake_checkout(tmp_path):
+    """A copy of the scripts with stand-ins for python (manage.py) and honcho."""
     checkout = tmp_path / "checkout"
     (checkout / "scripts").mkdir(parents=True)
     for name in ("run.sh", "ensure_redis.py"):
@@ -28,16 +31,34 @@ def test_a_redis_url_is_passed_on_as_text_never_run(tmp_path, redis_db, settings
     for name, text in (("python", FAKE_PYTHON), ("honcho", FAKE_HONCHO)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    ran = tmp_path / "ran"
-    # A URL that answers (redis-py ignores the fragment), with shell code in it.
-    url = f"{settings.REDIS_URL}#$(touch {ran})"
-    result = subprocess.run(
+    return checkout
+
+
+def run_script(checkout, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         ["bash", str(checkout / "scripts" / "run.sh")],
-        env={"PATH": "/usr/bin:/bin", "REDIS_URL": url, "ACR_BASE_URL": "http://127.0.0.1:9"},
+        env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_redis_url_is_passed_on_as_text_never_run(tmp_path, redis_db, settings):
+    checkout = fake_checkout(tmp_path)
+    ran = tmp_path / "ran"
+    # A URL that answers (redis-py ignores the fragment), with shell code in it.
+    url = f"{settings.REDIS_URL}#$(touch {ran})"
+    result = run_script(checkout, REDIS_URL=url, ACR_BASE_URL="http://127.0.0.1:9")
     assert result.returncode == 0, result.stderr
     assert not ran.exists()
     assert (checkout / "honcho-saw-redis-url").read_text().strip() == url
+
+
+def test_the_demo_is_seeded_beside_the_bundled_emulator_only(tmp_path, redis_db, settings):
+    bundled, real = fake_checkout(tmp_path / "bundled"), fake_checkout(tmp_path / "real")
+    assert run_script(bundled, REDIS_URL=settings.REDIS_URL).returncode == 0
+    result = run_script(real, REDIS_URL=settings.REDIS_URL, ACR_BASE_URL="https://acr.example")
+    assert result.returncode == 0, result.stderr
+    assert "seed_demo" in (bundled / "manage-commands").read_text().split()
+    assert "seed_demo" not in (real / "manage-commands").read_text().split()

@@ -57,7 +57,8 @@ StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 
 @pytest.fixture
 async def start_emulator() -> AsyncIterator[StartEmulator]:
-    """Factory: ``await start_emulator(init_seconds=3, ...)`` with a manual clock."""
+    """Factory: ``await start_emulator(init_seconds=3, ...)`` with a manual clock
+    (at ``START_MS`` unless ``start_ms=`` says otherwise)."""
     runners: list[web.AppRunner] = []
 
     async def start(**overrides: Any) -> RunningEmulator:
@@ -67,9 +68,10 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
             "init_seconds": 0,
             "seed": 7,
         }
+        start_ms = overrides.pop("start_ms", START_MS)
         options.update(overrides)
         config = EmulatorConfig(**options)
-        clock = EmulatorClock.manual(START_MS, skew_ms=config.skew_ms)
+        clock = EmulatorClock.manual(start_ms, skew_ms=config.skew_ms)
         app = create_app(config, clock=clock)
         runner = web.AppRunner(app)
         await runner.setup()

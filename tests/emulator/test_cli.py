@@ -75,6 +75,16 @@ def test_strict_is_off_unless_asked_for():
     assert config("--strict").strict is True
 
 
+def test_the_demo_is_busy_unless_asked_for_the_daily_rota():
+    from acr_emulator.__main__ import build_parser, config_from_args
+
+    def config(*flags: str):
+        return config_from_args(build_parser().parse_args(["--auth-key", "k", *flags]))
+
+    assert config().demo_busy is True
+    assert config("--no-demo-busy").demo_busy is False
+
+
 def test_refuse_websockets_is_a_fault_from_start_up():
     from acr_emulator.__main__ import build_parser, config_from_args
 

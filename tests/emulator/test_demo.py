@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
 
 from acr_emulator.valuemodel import duration_at, parse_timestamp, same_reading, value_from_json
@@ -85,3 +86,34 @@ async def test_a_set_value_is_pinned_against_the_simulation_unless_asked(start_e
     counts = {r["key"]["categoryValue"]: r["value"]["count"] for r in body["results"]}
     assert counts["Sales"] == 77
     assert counts["Support"] < 77  # the simulation took it back on its next step
+
+
+COUNT_IDS = ["CIQGRP01", "AVLGRP01", "CANTOD01", "CABGRP01", "CBDDIR01", "CBACOD01"]
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+@pytest.mark.parametrize("local_time", ["03:00", "07:41", "21:48"])
+async def test_the_demo_is_busy_within_a_minute_at_any_hour(start_emulator, http, local_time, seed):
+    """A newcomer who starts the demo at night still sees queues rise and fall at once:
+    at least 6 of the 17 count values change within a minute of emulator time."""
+    start = parse_timestamp(f"2024-03-12T{local_time}:00.000-06:00")
+    emulator = await start_emulator(scenario="demo", seed=seed, start_ms=start)
+    frames: list[dict] = []
+    async with connect(emulator.ws_url(COUNT_IDS), max_queue=None) as ws:
+        await drain(ws, frames, quiet=0.3)
+        snapshot = len(frames)
+        for _ in range(60):
+            await http.post(f"{emulator.base}/_emulator/clock", json={"advance_ms": 1_000})
+            await drain(ws, frames, quiet=0.002)
+        await drain(ws, frames, quiet=0.3)
+    changed = {(f["key"]["metricId"], f["key"]["categoryValue"]) for f in frames[snapshot:]}
+    assert len(changed) >= 6, f"at {local_time} only {sorted(changed)} changed in a minute"
+    queue = {}
+    rose = fell = False
+    for frame in frames:
+        if frame["key"]["metricId"] == "CIQGRP01":
+            category, count = frame["key"]["categoryValue"], frame["value"]["count"]
+            rose = rose or count > queue.get(category, count)
+            fell = fell or count < queue.get(category, count)
+            queue[category] = count
+    assert rose and fell, f"at {local_time} no queue rose and fell in a minute"
