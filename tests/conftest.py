@@ -462,3 +462,9 @@ def assert_ticks_with_the_clock(page, selector: str) -> None:
     advanced = int(element.get_attribute("data-value")) - first
     elapsed_ms = (time.monotonic() - started) * 1000
     assert elapsed_ms - 1500 <= advanced <= elapsed_ms + 1100, (advanced, elapsed_ms)
+
+
+def screenshot_folder(tmp_path: Path) -> Path:
+    """Where a test shoots its screenshots: docs/screenshots only when asked for (SCREENSHOTS=1,
+    `make screenshots`), else a temporary folder: a test run never changes tracked files."""
+    return ROOT / "docs" / "screenshots" if os.environ.get("SCREENSHOTS") == "1" else tmp_path

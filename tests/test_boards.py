@@ -1,8 +1,6 @@
 """Configured wall-boards in Chromium: every tile type, thresholds, display links, playlists."""
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -10,7 +8,7 @@ from playwright.sync_api import expect
 
 from dashboard import boards, demo
 from metrics.models import Board, Metric, Playlist, PlaylistItem, Sample, Tile
-from tests.conftest import assert_ticks_with_the_clock, in_thread, log_in
+from tests.conftest import assert_ticks_with_the_clock, in_thread, log_in, screenshot_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,11 +177,6 @@ def test_a_playlist_rotates_its_boards_in_kiosk_mode(stack, lobby, browser):
     expect(floor).to_be_visible(timeout=5_000)
 
 
-# The screenshots in docs/ are rewritten only when asked for (SCREENSHOTS=1, `make screenshots`):
-# a test run must not change tracked files.
-DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-
-
 @pytest.mark.parametrize(("name", "width", "height"), [("1080p", 1920, 1080), ("4k", 3840, 2160)])
 def test_screenshots_of_a_display_at_tv_sizes(
     stack, display_link, browser, tmp_path, name, width, height
@@ -199,7 +192,7 @@ def test_screenshots_of_a_display_at_tv_sizes(
     expect(tv.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
     numeral = tile.locator(".tile-value").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
     assert numeral >= height / 12  # big enough to read across the floor
-    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+    folder = screenshot_folder(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     tv.screenshot(path=str(folder / f"board-{name}.png"))
 
@@ -254,7 +247,7 @@ def test_screenshots_of_the_seeded_demo_filling_the_screen(
     expect(tv.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
     assert tv.evaluate(COVERAGE) >= 0.85
     assert tv.evaluate(OVERFLOWS) == []
-    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+    folder = screenshot_folder(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     tv.screenshot(path=str(folder / f"demo-board-{name}.png"))
     numeral = tile.locator(".tile-value").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
@@ -275,6 +268,6 @@ def test_screenshots_of_the_widget_on_the_demo_site(stack, seeded_demo, browser,
     site.goto(f"{base_url}/demo/site/")
     widget = site.locator(".acr-wait-widget .w")
     expect(widget).to_contain_text("wait", timeout=20_000)
-    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+    folder = screenshot_folder(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     site.screenshot(path=str(folder / "widget-demo-site.png"))

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from metrics import history
 from metrics.models import Metric, Sample, Team
-from tests.conftest import PASSWORD, log_in
+from tests.conftest import PASSWORD, log_in, screenshot_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -375,8 +375,8 @@ def waits_and_calls():
     )
 
 
-def test_charts_label_durations_as_clocks_and_counts_as_plain_numbers(
-    stack, staff_user, waits_and_calls, browser
+def test_screenshots_charts_label_durations_as_clocks_and_counts_as_plain_numbers(
+    stack, staff_user, waits_and_calls, browser, tmp_path
 ):
     base_url, _ = stack
     page = browser.new_page()
@@ -392,6 +392,8 @@ def test_charts_label_durations_as_clocks_and_counts_as_plain_numbers(
     expect(page.locator("#history-state")).to_contain_text("1 series", timeout=15_000)
     assert ticks.all_text_contents()[:3] == ["00:00", "02:00", "04:00"]
     assert all(re.fullmatch(r"\d\d:\d\d", text) for text in ticks.all_text_contents())
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.screenshot(path=str(screenshot_folder(tmp_path) / "history-chart.png"), full_page=True)
     page.select_option("#history-metric", "CBDDIR01")  # up to 118,000 calls
     page.click("text=Show")
     expect(page.locator("#history-state")).to_contain_text("Calls by Direction", timeout=15_000)
