@@ -254,23 +254,33 @@ class DisplayLink(models.Model):
 
 # What a widget text may hold: these placeholders, each as it is. No format spec, conversion,
 # index or attribute: str.format would run them ("{minutes:>99999999}" builds 100 MB).
-WIDGET_PLACEHOLDERS = ("wait", "ahead", "minutes")
+WIDGET_PLACEHOLDERS = ("wait", "ahead", "callers", "minutes")
+# {callers}: "1 caller" or "5 callers", from the widget's own two words (any language).
+CALLERS_PLACEHOLDERS = ("ahead",)
+# A widget colour: #rrggbb and nothing else, since it goes into the embedding site's page as CSS.
+HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 # An origin a widget allows: scheme://host[:port] and nothing else, since it goes into a CSP
 # header and is compared with the browser's Origin header as it is.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 ORIGIN = re.compile(rf"https?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
 
 
-def widget_text_error(text: str) -> str | None:
+def widget_text_error(text: str, placeholders: tuple[str, ...] = WIDGET_PLACEHOLDERS) -> str | None:
     """Why `text` cannot be a widget text, or None when it can."""
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError:
         return "Unbalanced braces (write {{ or }} for a brace itself)."
     for _, field, spec, conversion in parts:
-        if field is not None and (field not in WIDGET_PLACEHOLDERS or spec or conversion):
-            return "Use only {wait}, {ahead} and {minutes} as placeholders, as they are."
+        if field is not None and (field not in placeholders or spec or conversion):
+            names = ", ".join(f"{{{name}}}" for name in placeholders)
+            return f"Use only {names} as placeholders, as they are."
     return None
+
+
+def _hex_color(value: str) -> None:
+    if not HEX_COLOR.fullmatch(value or ""):
+        raise ValidationError(f"Not a colour: {value!r} (write #rrggbb, e.g. #1a7f37).")
 
 
 class Widget(models.Model):
@@ -313,11 +323,17 @@ class Widget(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(30)]
     )
     lang = models.CharField(max_length=20, default="en")
-    text_open = models.CharField(
-        max_length=300, default="Current wait: {wait} · {ahead} callers ahead"
-    )
+    text_open = models.CharField(max_length=300, default="Current wait: {wait} · {callers} ahead")
     text_high_demand = models.CharField(
-        max_length=300, default="High demand: current wait {wait} · {ahead} callers ahead"
+        max_length=300, default="High demand: current wait {wait} · {callers} ahead"
+    )
+    text_one_caller = models.CharField(
+        max_length=100, default="1 caller", help_text="{callers} when exactly one caller waits."
+    )
+    text_callers = models.CharField(
+        max_length=100,
+        default="{ahead} callers",
+        help_text="{callers} otherwise ({ahead}: how many).",
     )
     text_closed = models.CharField(max_length=300, default="We are closed right now.")
     text_unknown = models.CharField(max_length=300, default="Wait time is not available right now.")
@@ -331,6 +347,38 @@ class Widget(models.Model):
         default=False, help_text="Any site may fetch and embed it (CORS *, without credentials)."
     )
     max_age_seconds = models.PositiveSmallIntegerField(default=5)
+    # Its look, so that it matches the site it sits on (the embedding page may still override
+    # each with a CSS custom property, see static/widget/widget.js).
+    color_text = models.CharField(max_length=7, default="#14191f", validators=[_hex_color])
+    color_background = models.CharField(max_length=7, default="#ffffff", validators=[_hex_color])
+    color_open = models.CharField(
+        max_length=7, default="#1a7f37", validators=[_hex_color], help_text="Border when open."
+    )
+    color_high_demand = models.CharField(
+        max_length=7, default="#9a6700", validators=[_hex_color], help_text="Border in high demand."
+    )
+    color_closed = models.CharField(
+        max_length=7,
+        default="#6e7781",
+        validators=[_hex_color],
+        help_text="Border when closed or unknown.",
+    )
+    font_size = models.PositiveSmallIntegerField(
+        default=16, validators=[MinValueValidator(10), MaxValueValidator(48)], help_text="Pixels."
+    )
+    corner_radius = models.PositiveSmallIntegerField(
+        default=8, validators=[MaxValueValidator(32)], help_text="Pixels."
+    )
+
+    STYLE_FIELDS = (
+        "color_text",
+        "color_background",
+        "color_open",
+        "color_high_demand",
+        "color_closed",
+        "font_size",
+        "corner_radius",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -355,6 +403,10 @@ class Widget(models.Model):
                 errors["allowed_origins"] = f"Not an origin: {origin!r} (scheme://host[:port])."
         for field in ("text_open", "text_high_demand", "text_minutes"):
             error = widget_text_error(getattr(self, field))
+            if error:
+                errors[field] = error
+        for field in ("text_one_caller", "text_callers"):
+            error = widget_text_error(getattr(self, field), CALLERS_PLACEHOLDERS)
             if error:
                 errors[field] = error
         if errors:

@@ -160,6 +160,9 @@ def test_a_site_configured_under_the_previous_release_survives_the_upgrade(previ
     widget = Widget.objects.get(slug="sales")
     widget.full_clean()
     assert payload.widget_config(widget)["origins"] == ["https://www.example.com"]
+    # Default texts said "1 callers ahead" before 0011: they now say "1 caller ahead".
+    assert widget.text_open == "Current wait: {wait} · {callers} ahead"
+    assert payload.widget_config(widget)["style"]["background"] == "#ffffff"
 
     [rule] = alerts._rules()
     assert (rule["metric_id"], rule["category"], rule["threshold"]) == ("CIQGRP01", "Sales", 10)

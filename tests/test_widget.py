@@ -1,6 +1,7 @@
 """The public wait-time widget: honest payload, only public fields, CORS, framing, caching,
 rate limiting, and no upstream traffic."""
 
+import re
 import threading
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
@@ -33,7 +34,10 @@ CONFIG = {
         "unknown": "Wait time is not available right now.",
         "under_a_minute": "under 1 min",
         "minutes": "about {minutes} min",
+        "one_caller": "1 caller",
+        "callers": "{ahead} callers",
     },
+    "style": {"text": "#14191f", "background": "#ffffff", "font_size": 16},
     "origins": ["https://www.example.com"],
     "all_public": True,
     "public": False,
@@ -150,7 +154,48 @@ def average(total_ms, calls, waiting=0):
 def test_the_widget_only_shows_a_number_it_can_stand_behind(records, stale, state, text):
     data = payload.build_payload(CONFIG, records, upstream_now_ms=NOW, stale=stale)
     assert (data["state"], data["text"]) == (state, text)
-    assert set(data) == {"state", "text", "wait_minutes", "wait_text", "callers_ahead", "lang"}
+    assert set(data) == {
+        "state",
+        "text",
+        "wait_minutes",
+        "wait_text",
+        "callers_ahead",
+        "lang",
+        "style",
+    }
+
+
+@pytest.mark.parametrize(
+    ("ahead", "text"),
+    [
+        (0, "Current wait: under 1 min · 0 callers ahead"),
+        (1, "Current wait: under 1 min · 1 caller ahead"),
+        (2, "Current wait: under 1 min · 2 callers ahead"),
+    ],
+)
+def test_one_caller_is_one_caller(ahead, text):
+    config = {
+        **CONFIG,
+        "texts": {**CONFIG["texts"], "open": "Current wait: {wait} · {callers} ahead"},
+    }
+    records = {"wait": average(30_000 * 10, 10), "queue": count(ahead), "agents": count(3)}
+    data = payload.build_payload(config, records, upstream_now_ms=NOW, stale=False)
+    assert data["text"] == text
+
+
+def test_the_callers_words_follow_the_widgets_language():
+    texts = {
+        **CONFIG["texts"],
+        "open": "Espera: {wait} · {callers} delante",
+        "under_a_minute": "menos de 1 min",
+        "one_caller": "1 persona",
+        "callers": "{ahead} personas",
+    }
+    records = {"wait": average(30_000 * 10, 10), "queue": count(1), "agents": count(3)}
+    data = payload.build_payload(
+        {**CONFIG, "texts": texts}, records, upstream_now_ms=NOW, stale=False
+    )
+    assert data["text"] == "Espera: menos de 1 min · 1 persona delante"
 
 
 def test_minutes_round_up_to_the_configured_step():
@@ -244,6 +289,15 @@ def test_the_payload_holds_only_public_fields(client, sales_widget, settings):
     assert response.status_code == 200
     data = response.json()
     assert data["text"] == "Current wait: about 3 min · 4 callers ahead"
+    assert data["style"] == {
+        "text": "#14191f",
+        "background": "#ffffff",
+        "open": "#1a7f37",
+        "high_demand": "#9a6700",
+        "closed": "#6e7781",
+        "font_size": 16,
+        "corner_radius": 8,
+    }
     raw = response.content.decode()
     for private in ("AWTGRP01", "CIQGRP01", "finished", "last_update", "Sales", "metric"):
         assert private not in raw
@@ -416,6 +470,7 @@ def test_the_config_cache_is_bounded_and_forgets_unknown_slugs(db, monkeypatch):
     ("text", "valid"),
     [
         ("Current wait: {wait} · {ahead} callers ahead", True),
+        ("Current wait: {wait} · {callers} ahead", True),
         ("about {minutes} min", True),
         ("{{braces}} {minutes}", True),
         ("no placeholder at all", True),
@@ -464,6 +519,35 @@ def test_allowed_origins_are_scheme_host_and_port_only(db, origin, valid):
         with pytest.raises(ValidationError) as error:
             widget.clean()
         assert "allowed_origins" in error.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("color_text", "red"),
+        ("color_background", "#fff"),
+        ("color_open", "#12345g"),
+        ("color_closed", "#123456;background:url(https://evil.example)"),
+        ("font_size", 200),
+        ("corner_radius", 99),
+        ("text_callers", "{ahead:>9999} callers"),
+        ("text_one_caller", "{wait}"),
+    ],
+)
+def test_a_widgets_look_and_callers_words_are_checked(db, field, value):
+    widget = Widget(slug="w", name="W", wait_metric=public_metric("AWTGRP01"), **{field: value})
+    with pytest.raises(ValidationError) as error:
+        widget.full_clean()
+    assert field in error.value.message_dict
+
+
+def test_a_look_saved_around_the_checks_never_reaches_a_page(client, sales_widget):
+    Widget.objects.filter(pk=sales_widget.pk).update(
+        color_text="red;background:url(https://evil.example)", font_size=400
+    )
+    reset_caches()
+    style = asgi_get("/widget/sales.json").json()["style"]
+    assert (style["text"], style["font_size"]) == ("#14191f", 16)  # the defaults
 
 
 def test_bad_texts_and_origins_saved_before_they_were_checked_are_left_out(client, sales_widget):
@@ -526,6 +610,10 @@ def embedding_page(third_party_site):
         queue_category="Sales",
         allowed_origins=site,
         min_calls=1,
+        color_background="#102030",
+        color_open="#ff8800",
+        color_high_demand="#ff8800",
+        font_size=22,
     )
     payload._configs.clear()
     return folder, site
@@ -546,13 +634,25 @@ def test_the_script_tag_renders_on_another_sites_page(stack, embedding_page, bro
     requests_before = emulator.stats()["requests_total"]
     page.goto(site + "/")
     widget = page.locator(".acr-wait-widget .w")  # Playwright pierces the open shadow root
-    expect(widget).to_contain_text("callers ahead", timeout=20_000)
+    expect(widget).to_contain_text(re.compile(r"\d+ callers? ahead"), timeout=20_000)
     assert widget.get_attribute("role") == "status"
     # The page's CSS does not leak in.
     assert widget.evaluate("e => getComputedStyle(e).color") != "rgb(255, 0, 0)"
+    # The widget's look, as set in its settings.
+    look = widget.evaluate(
+        "e => { const s = getComputedStyle(e);"
+        " return [s.backgroundColor, s.borderTopColor, s.fontSize]; }"
+    )
+    assert look == ["rgb(16, 32, 48)", "rgb(255, 136, 0)", "22px"]
+    # The embedding page may override any of it with a custom property.
+    page.evaluate(
+        "document.querySelector('.acr-wait-widget').style"
+        ".setProperty('--acr-widget-background', '#000001')"
+    )
+    assert widget.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(0, 0, 1)"
     # Its origin is allowed: the iframe shows the same text.
     framed = page.frame_locator("#framed").locator(".acr-wait-widget .w")
-    expect(framed).to_contain_text("callers ahead", timeout=10_000)
+    expect(framed).to_contain_text(re.compile(r"\d+ callers? ahead"), timeout=10_000)
     # Widget traffic never reaches the upstream (the stack's own polling does, 1/s).
     for _ in range(30):
         page.evaluate(f"fetch('{base_url}/widget/sales.json').then(r => r.json())")

@@ -1,8 +1,9 @@
 """The public wait-time widget: its payload, computed from the live state only.
 
-The payload holds the wording and rounded numbers and nothing else: no metric ids, no raw
-values, no timestamps, no upstream detail. A number is shown only when it can be trusted: not
-when the data is stale, the queue is closed, or an average rests on too few calls.
+The payload holds the wording, the rounded numbers and the widget's look (colours and sizes)
+and nothing else: no metric ids, no raw values, no timestamps, no upstream detail. A number is
+shown only when it can be trusted: not when the data is stale, the queue is closed, or an
+average rests on too few calls.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import math
 import time
 from typing import Any
 
-from metrics.models import Widget, widget_text_error
+from metrics.models import (
+    CALLERS_PLACEHOLDERS,
+    HEX_COLOR,
+    WIDGET_PLACEHOLDERS,
+    Widget,
+    widget_text_error,
+)
 from metrics.records import record_value
 
 log = logging.getLogger(__name__)
@@ -26,11 +33,11 @@ CONFIG_CACHE_SIZE = 1000
 _configs: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
 
-def _text(widget: Widget, field: str) -> str:
+def _text(widget: Widget, field: str, placeholders: tuple[str, ...] = WIDGET_PLACEHOLDERS) -> str:
     """A text as saved, or its default when it is no valid template (saved before texts were
     checked): a bad one would fail or blow up every request."""
     text = getattr(widget, field)
-    if widget_text_error(text) is None:
+    if widget_text_error(text, placeholders) is None:
         return text
     log.warning("widget %s: %s is not a valid text, its default is shown", widget.slug, field)
     return Widget._meta.get_field(field).default
@@ -58,13 +65,30 @@ def widget_config(widget: Widget) -> dict[str, Any]:
             "unknown": widget.text_unknown,
             "under_a_minute": widget.text_under_a_minute,
             "minutes": _text(widget, "text_minutes"),
+            "one_caller": _text(widget, "text_one_caller", CALLERS_PLACEHOLDERS),
+            "callers": _text(widget, "text_callers", CALLERS_PLACEHOLDERS),
         },
+        "style": widget_style(widget),
         # A metric un-marked public after the widget was saved: nothing of it is shown.
         "all_public": all(m.public for m in metrics if m is not None),
         "origins": widget.origins(),
         "public": widget.public,
         "max_age": widget.max_age_seconds,
     }
+
+
+def widget_style(widget: Widget) -> dict[str, Any]:
+    """The widget's look as the browser applies it; a value that is not what the model allows
+    (saved around its validators) falls back to the default rather than reach a page's CSS."""
+    style = {}
+    for field in Widget.STYLE_FIELDS:
+        value, default = getattr(widget, field), Widget._meta.get_field(field).default
+        if field.startswith("color_"):
+            ok = isinstance(value, str) and HEX_COLOR.fullmatch(value)
+        else:
+            ok = isinstance(value, int) and 0 <= value <= 48
+        style[field.removeprefix("color_")] = value if ok else default
+    return style
 
 
 def cached_config(slug: str) -> dict[str, Any] | None:
@@ -101,7 +125,16 @@ def wait_text(wait_ms: float, config: dict[str, Any]) -> tuple[int, str]:
         return 0, config["texts"]["under_a_minute"]
     step = config["round_to_minutes"]
     minutes = math.ceil(wait_ms / 60_000 / step) * step
-    return minutes, config["texts"]["minutes"].format(minutes=minutes, wait="", ahead="")
+    words = config["texts"]["minutes"].format(minutes=minutes, wait="", ahead="", callers="")
+    return minutes, words
+
+
+def callers_text(ahead: int | None, config: dict[str, Any]) -> str:
+    """{callers}: "1 caller" or "5 callers" in the widget's own words ("" without a count)."""
+    if ahead is None:
+        return ""
+    texts = config["texts"]
+    return texts["one_caller"] if ahead == 1 else texts["callers"].format(ahead=ahead)
 
 
 def build_payload(
@@ -120,6 +153,7 @@ def build_payload(
         "wait_text": None,
         "callers_ahead": None,
         "lang": config["lang"],
+        "style": config["style"],
     }
     if stale or not config["all_public"]:
         return unknown
@@ -145,7 +179,12 @@ def build_payload(
         return unknown
     minutes, words = wait_text(wait_ms, config)
     state = "high_demand" if wait_ms >= config["high_demand_seconds"] * 1000 else "open"
-    text = texts[state].format(wait=words, ahead="" if ahead is None else ahead, minutes=minutes)
+    text = texts[state].format(
+        wait=words,
+        ahead="" if ahead is None else ahead,
+        callers=callers_text(ahead, config),
+        minutes=minutes,
+    )
     return {
         "state": state,
         "text": text,
@@ -153,6 +192,7 @@ def build_payload(
         "wait_text": words,
         "callers_ahead": ahead,
         "lang": config["lang"],
+        "style": config["style"],
     }
 
 
