@@ -96,3 +96,40 @@ def visible_boards(user) -> QuerySet[Board]:
     if user.is_staff:
         return Board.objects.all()
     return Board.objects.filter(Q(teams__supervisors=user) | Q(teams__viewers=user)).distinct()
+
+
+# --- who may edit boards (the designer) --------------------------------------------------------
+
+
+def editable_teams(user) -> QuerySet[Team]:
+    """The teams a user may share a board with: every team for staff, the teams they supervise
+    for a supervisor, none for anyone else."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Team.objects.none()
+    if user.is_staff:
+        return Team.objects.all()
+    return Team.objects.filter(supervisors=user)
+
+
+def may_design(user) -> bool:
+    """Whether the designer is for this user at all: staff, and supervisors of some team."""
+    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
+        return True
+    return editable_teams(user).exists()
+
+
+def editable_boards(user) -> QuerySet[Board]:
+    """The boards a user may change: staff every board; a supervisor the boards shared with at
+    least one team and only with teams they supervise. A board also shared with a team they do
+    not supervise is not theirs: their tiles would show their queues to that team's viewers, and
+    that team's supervisor would see their board change under them."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Board.objects.none()
+    if user.is_staff:
+        return Board.objects.all()
+    others = Team.objects.exclude(supervisors=user)
+    return Board.objects.filter(teams__supervisors=user).exclude(teams__in=others).distinct()
+
+
+def may_edit(user, board: Board) -> bool:
+    return editable_boards(user).filter(pk=board.pk).exists()

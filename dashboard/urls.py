@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from dashboard import views
+from dashboard import designer_views, views
 from dashboard.widget import views as widget_views
 
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("boards/<slug:slug>/tiles/<int:tile_id>/trend.json", views.board_trend),
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
+    path("catalog.json", designer_views.catalog_json, name="catalog"),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
     path("status/", views.status_page, name="status"),
