@@ -29,11 +29,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Rewrites docs/screenshots/*.png: boards at 1080p and 4K (configured and the seeded demo), the
-# widget on the demo site, the history chart (a plain test run shoots them into a temporary
-# folder).
+# Rewrites docs/screenshots/*.png: every test named test_screenshots* shoots its pages there
+# (boards at 1080p and 4K, the widget on the demo site, the history chart, the designers, the TV
+# pairing screen); a plain test run shoots them into a temporary folder.
 screenshots: $(VENV)/.installed-test
-	SCREENSHOTS=1 $(BIN)/pytest tests/test_boards.py tests/test_history_views.py -k test_screenshots
+	SCREENSHOTS=1 $(BIN)/pytest tests -k test_screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'

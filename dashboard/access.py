@@ -133,3 +133,9 @@ def editable_boards(user) -> QuerySet[Board]:
 
 def may_edit(user, board: Board) -> bool:
     return editable_boards(user).filter(pk=board.pk).exists()
+
+
+def may_design_widgets(user) -> bool:
+    """Widgets are public: what they show and who may embed them is an administrator's call
+    (staff), as is marking a metric public in the first place."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)

@@ -1,10 +1,10 @@
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
 
 from dashboard import boards
+from dashboard.widget.embeds import embeds
 from metrics import health
 from metrics.models import (
     Board,
@@ -114,19 +114,7 @@ class WidgetAdmin(admin.ModelAdmin):
         widget = self.get_object(request, object_id)
         snippets = {}
         if widget is not None:
-            json_url = request.build_absolute_uri(reverse("widget-json", args=[widget.slug]))
-            script_url = request.build_absolute_uri(static("widget/widget.js"))
-            frame_url = request.build_absolute_uri(reverse("widget-frame", args=[widget.slug]))
-            snippets = {
-                "Script tag (renders in place, in a shadow root)": (
-                    f'<script src="{script_url}" data-widget="{json_url}" async></script>'
-                ),
-                "Iframe": (
-                    f'<iframe src="{frame_url}" title="Current wait" '
-                    'style="border:0;width:28em;height:3.5em"></iframe>'
-                ),
-                "JSON (render it yourself)": json_url,
-            }
+            snippets = {e.label: e.code for e in embeds(widget.slug, request.build_absolute_uri)}
         context = {**(extra_context or {}), "snippets": snippets}
         return super().change_view(request, object_id, form_url, context)
 

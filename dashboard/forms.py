@@ -2,7 +2,7 @@ from django import forms
 from django.utils import timezone
 
 from dashboard import access, webhooks
-from metrics.models import AlertRule
+from metrics.models import AlertRule, Metric, Widget
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -51,8 +51,116 @@ class AlertRuleForm(forms.ModelForm):
         data = super().clean()
         metric, category = data.get("metric"), data.get("category", "")
         if metric is not None:
-            if metric.category_type != "NONE" and category not in metric.categories:
-                self.add_error("category", f"{metric.name} has no category {category!r}.")
+            if error := category_error(metric, category):
+                self.add_error("category", error)
             elif not self.scope.allows(category):
                 self.add_error("category", "That queue or agent is not in your team.")
+        return data
+
+
+def category_error(metric: Metric | None, category: str) -> str | None:
+    """Why `category` is no category of `metric` as the upstream lists it (None: it is)."""
+    if metric is None or metric.category_type == "NONE":
+        return None
+    if category not in metric.categories:
+        name = metric.name or metric.metric_id
+        return f"{name} has no category {category!r} (not listed by the server)."
+    return None
+
+
+class WidgetForm(forms.ModelForm):
+    """A widget as the widget designer edits it: metrics chosen by id from the catalog (the
+    picker fills the selects), each category one the upstream lists for its metric."""
+
+    SOURCES = (
+        ("wait_metric", "wait_category"),
+        ("queue_metric", "queue_category"),
+        ("agents_metric", "agents_category"),
+    )
+
+    wait_metric = forms.ModelChoiceField(Metric.objects.all(), to_field_name="metric_id")
+    queue_metric = forms.ModelChoiceField(
+        Metric.objects.all(), to_field_name="metric_id", required=False
+    )
+    agents_metric = forms.ModelChoiceField(
+        Metric.objects.all(), to_field_name="metric_id", required=False
+    )
+
+    class Meta:
+        model = Widget
+        fields = [
+            "name",
+            "slug",
+            "wait_metric",
+            "wait_category",
+            "queue_metric",
+            "queue_category",
+            "agents_metric",
+            "agents_category",
+            "text_open",
+            "text_high_demand",
+            "text_closed",
+            "text_unknown",
+            "text_under_a_minute",
+            "text_minutes",
+            "text_one_caller",
+            "text_callers",
+            "lang",
+            "high_demand_seconds",
+            "min_calls",
+            "round_to_minutes",
+            "color_text",
+            "color_background",
+            "color_open",
+            "color_high_demand",
+            "color_closed",
+            "font_size",
+            "corner_radius",
+            "allowed_origins",
+            "public",
+            "max_age_seconds",
+        ]
+        widgets = {
+            **{
+                field: forms.TextInput(attrs={"type": "color"})
+                for field in Widget.STYLE_FIELDS
+                if field.startswith("color_")
+            },
+            "allowed_origins": forms.Textarea(attrs={"rows": 3}),
+        }
+        labels = {
+            "slug": "Address (its URL's last part)",
+            "text_open": "When open",
+            "text_high_demand": "In high demand",
+            "text_closed": "When closed",
+            "text_unknown": "When unknown",
+            "text_under_a_minute": "A wait under a minute",
+            "text_minutes": "A wait in minutes",
+            "text_one_caller": "One caller",
+            "text_callers": "Several callers",
+            "lang": "Language (e.g. en, es)",
+            "color_text": "Text colour",
+            "color_background": "Background",
+            "color_open": "Open",
+            "color_high_demand": "High demand",
+            "color_closed": "Closed or unknown",
+            "font_size": "Font size",
+            "corner_radius": "Corner radius",
+            "public": "Any site may embed it",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The pickers choose metrics by their upstream id, not by our row's primary key.
+        for metric_field, _ in self.SOURCES:
+            metric = getattr(self.instance, metric_field, None) if self.instance.pk else None
+            if metric is not None:
+                self.initial[metric_field] = metric.metric_id
+
+    def clean(self):
+        data = super().clean()
+        for metric_field, category_field in self.SOURCES:
+            error = category_error(data.get(metric_field), data.get(category_field, ""))
+            if error:
+                self.add_error(category_field, error)
         return data

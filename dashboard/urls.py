@@ -26,6 +26,10 @@ urlpatterns = [
     # Answered by dashboard.widget.asgi in front of Django; routed so that it can be reversed.
     path("widget/<slug:slug>.json", widget_views.widget_json, name="widget-json"),
     path("widget/<slug:slug>/frame/", widget_views.widget_frame, name="widget-frame"),
+    path("widgets/", widget_views.widget_list, name="widget-list"),
+    path("widgets/new/", widget_views.widget_edit, name="widget-new"),
+    path("widgets/<slug:slug>/", widget_views.widget_edit, name="widget-edit"),
+    path("widgets/<slug:slug>/delete/", widget_views.widget_delete, name="widget-delete"),
 ]
 
 if settings.OIDC_ENABLED:

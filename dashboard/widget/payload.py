@@ -110,6 +110,12 @@ def cached_config(slug: str) -> dict[str, Any] | None:
     return config
 
 
+def forget_config(slug: str) -> None:
+    """Drops this process's cached config of a widget just saved or deleted (other processes
+    see the change within CONFIG_TTL_SECONDS)."""
+    _configs.pop(slug, None)
+
+
 def recent_config(slug: str) -> tuple[bool, dict[str, Any] | None]:
     """(True, config) when a config read in the last few seconds is at hand (None: no such
     widget), else (False, None): the caller must read it (cached_config)."""
