@@ -6,8 +6,12 @@ from metrics.models import AlertRule, Metric, Widget
 
 
 class AlertRuleForm(forms.ModelForm):
-    """A rule on a metric and category the user may see, and nothing else."""
+    """A rule on a metric and category the user may see, and nothing else. The metric goes by
+    its upstream id: static/metrics/alert_form.js fills both selects from the catalog."""
 
+    PICKED = ("metric", "category")
+
+    metric = forms.ModelChoiceField(Metric.objects.none(), to_field_name="metric_id")
     webhook_url = forms.URLField(required=False, assume_scheme="https")
 
     class Meta:
@@ -37,6 +41,10 @@ class AlertRuleForm(forms.ModelForm):
         zone = timezone.get_current_timezone_name()
         self.fields["quiet_start"].help_text = f"No alerts from ({zone})…"
         self.fields["quiet_end"].help_text = f"…until ({zone})."
+
+    def other_fields(self):
+        """The fields the template draws as they are (the picked ones it draws itself)."""
+        return [field for field in self if field.name not in self.PICKED]
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data["webhook_url"]

@@ -210,7 +210,15 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
         return redirect("alerts")
     rules = AlertRule.objects.filter(owner=request.user).select_related("metric")
     events = AlertEvent.objects.filter(rule__owner=request.user).select_related("rule")[:50]
-    context = {"form": form, "rules": rules, "events": events, "title": "Alerts"}
+    context = {
+        "form": form,
+        "rules": rules,
+        "events": events,
+        "title": "Alerts",
+        # Without a queue or agent to watch there is no rule to make (viewers see boards only).
+        "can_watch": form.scope.categories is None or bool(form.scope.categories),
+        "no_live_data": access.NO_LIVE_DATA,
+    }
     return render(request, "metrics/alerts.html", context, status=400 if form.errors else 200)
 
 

@@ -20,6 +20,7 @@ from metrics import ingest, live
 from metrics.acr import clock
 from metrics.models import AlertEvent, AlertRule, Metric, Team
 from tests.conftest import (
+    PASSWORD,
     count_record,
     free_port,
     log_in,
@@ -189,7 +190,7 @@ def test_a_supervisor_cannot_watch_another_teams_queue(client):
     client.force_login(user)
     form = {
         "name": "x",
-        "metric": Metric.objects.get().pk,
+        "metric": "LWC",
         "direction": "above",
         "threshold": 1,
         "for_seconds": 0,
@@ -305,7 +306,45 @@ async def test_an_alert_rule_of_a_supervisor_who_lost_access_sends_nothing(
 @pytest.mark.django_db
 def test_the_rule_form_names_the_sites_zone_for_quiet_hours(client, settings):
     settings.TIME_ZONE = "America/Chicago"
-    client.force_login(get_user_model().objects.create_user("sally", password="pw-long-sales-1"))
+    sally = get_user_model().objects.create_user("sally", password="pw-long-sales-1")
+    Team.objects.create(name="Sales", queues=["Sales"]).supervisors.add(sally)
+    client.force_login(sally)
     page = client.get("/alerts/").content.decode()
     assert "No alerts from (America/Chicago)" in page
     assert "(UTC)" not in page
+
+
+@pytest.fixture
+def sales_supervisor_and_viewer():
+    """sally supervises Sales; vic only views its boards (made before Playwright starts)."""
+    users = get_user_model().objects
+    sally = users.create_user("sally", password=PASSWORD)
+    vic = users.create_user("vic", password=PASSWORD)
+    team = Team.objects.create(name="Sales", queues=["Sales"])
+    team.supervisors.add(sally)
+    team.viewers.add(vic)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_supervisor_picks_the_rules_metric_and_queue_from_the_catalog(
+    stack, sales_supervisor_and_viewer, page
+):
+    base_url, _ = stack
+    log_in(page, base_url, "sally", "/alerts/")
+    metric, category = page.locator("#id_metric"), page.locator("#id_category")
+    expect(metric.locator("option[value=CIQGRP01]")).to_have_count(1, timeout=20_000)
+    metric.select_option("CIQGRP01")
+    # Only the queues of sally's team are offered: no free text, no other team's queue.
+    assert category.locator("option").all_text_contents() == ["Choose a category…", "Sales"]
+    category.select_option("Sales")
+    page.fill("#id_name", "Sales queue long")
+    page.fill("#id_threshold", "5")
+    page.get_by_role("button", name="Add rule").click()
+    expect(page.locator(".alert-rules")).to_contain_text("Sales queue long")
+    expect(page.locator(".alert-rules")).to_contain_text("(Sales)")
+
+    # A viewer has no queue to watch: told so, and given no form.
+    viewer = page.context.browser.new_page()
+    log_in(viewer, base_url, "vic", "/alerts/")
+    expect(viewer.locator("body")).to_contain_text("Alerts watch the queues and agents")
+    expect(viewer.locator("#alert-form")).to_have_count(0)

@@ -70,7 +70,7 @@ def rule_form(webhook_url: str) -> dict:
     )
     return {
         "name": "wait",
-        "metric": metric.pk,
+        "metric": metric.metric_id,
         "category": "",
         "direction": "above",
         "threshold": 1,
