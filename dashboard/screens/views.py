@@ -146,7 +146,8 @@ def send(request: HttpRequest) -> HttpResponse:
             if error is None:
                 return redirect("screens")
             form.add_error("code", error)
-    return render(request, "screens/send.html", {"form": form, "title": "Send to a screen"}, status)
+    context = {"form": form, "title": "Send to a screen"}
+    return render(request, "screens/send.html", context, status=status)
 
 
 def _send(request: HttpRequest, form: SendForm) -> tuple[str | None, int]:
