@@ -2,16 +2,20 @@
 actors: an admin, the Sales supervisor, the Support supervisor, a Sales viewer, an anonymous
 visitor."""
 
+import re
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
+from playwright.sync_api import expect
 
 from dashboard import boards as links
 from dashboard.asgi import application
 from dashboard.screens import pairing, rules
 from metrics.models import Board, DisplayLink, Playlist, PlaylistItem, Team
+from tests.conftest import log_in, screenshot_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,3 +170,96 @@ async def test_a_revoked_screen_is_told_once_and_closed(people, redis_db):
     closed = await tv.receive_output(timeout=1)
     assert closed == {"type": "websocket.close", "code": 4403}
     assert await tv.receive_nothing(timeout=0.5)
+
+
+# --- in Chromium, with the whole system ---------------------------------------------------------
+
+
+@pytest.fixture
+def sales_floor():
+    """The Sales supervisor (not staff) and the Floor board shared with Sales."""
+    from tests.conftest import PASSWORD
+    from tests.test_boards import metric
+
+    supervisor = get_user_model().objects.create_user("sally", password=PASSWORD)
+    board = Board.objects.create(name="Floor", slug="floor", title="Support floor", columns=2)
+    queue = metric("CIQGRP01", "Calls in Queue")
+    board.tiles.create(metric=queue, category="Sales", title="Sales queue", order=1)
+    board.tiles.create(metric=queue, kind="breakdown", title="Queues", order=2)
+    team = Team.objects.create(name="Sales", queues=["Sales"])
+    team.supervisors.add(supervisor)
+    team.boards.add(board)
+    return supervisor
+
+
+def pairing_code(tv) -> str:
+    code = tv.locator("#pairing-code")
+    expect(code).to_have_text(re.compile(r"^[A-Z0-9]{3}-[A-Z0-9]{3}$"), timeout=10_000)
+    return code.inner_text()
+
+
+def test_a_supervisor_pairs_a_tv_by_its_code_then_revokes_it(stack, sales_floor, browser, redis_db):
+    base_url, _ = stack
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    tv.goto(f"{base_url}/tv/")
+    first = pairing_code(tv)
+    assert "tv_pairing" not in tv.evaluate("document.cookie")  # HttpOnly: no script reads it
+
+    # Its ten minutes are over: the TV shows a fresh code by itself.
+    redis_db.delete(pairing.KEY + pairing.normalise_code(first))
+    expect(tv.locator("#pairing-code")).not_to_have_text(first, timeout=10_000)
+    code = pairing_code(tv)
+
+    person = browser.new_context().new_page()
+    log_in(person, base_url, "sally", path="/screens/send/?board=floor")
+    expect(person.get_by_label("What to show")).to_have_value("board:floor")  # preselected
+    person.get_by_label("Code shown on the screen").fill(f" {code.lower()} ")  # as typed
+    person.get_by_label("Name of the screen").fill("TV by the door")
+    person.get_by_role("button", name="Send to the screen").click()
+    expect(person.get_by_role("status")).to_contain_text("“TV by the door” shows Floor now.")
+
+    # The TV opens its display link by itself and shows the board with live values.
+    expect(tv).to_have_url(re.compile(r"/display/[\w-]{43}/$"), timeout=10_000)
+    sales = tv.locator('.tile[data-metric-id="CIQGRP01"][data-category="Sales"]')
+    expect(sales).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(sales.locator(".tile-value")).to_have_text("3")
+
+    # A third browser that read the code off the screen gets no board.
+    onlooker = browser.new_context().new_page()
+    onlooker.goto(f"{base_url}/tv/open/")
+    expect(onlooker).to_have_url(f"{base_url}/tv/")
+    expect(onlooker.locator("#pairing-code")).not_to_have_text(code)
+
+    # The supervisor revokes it on the screens page: the TV goes dark at once.
+    person.goto(f"{base_url}/screens/")
+    row = person.locator("tr", has_text="TV by the door")
+    expect(row).to_contain_text("Floor")
+    row.get_by_role("link", name="Revoke…").click()
+    person.get_by_role("button", name="Revoke TV by the door").click()
+    expect(person.get_by_role("status")).to_contain_text("was revoked")
+    expect(tv.get_by_role("alert")).to_contain_text("revoked", timeout=5_000)
+    expect(tv.locator(".tile")).to_have_count(0)
+    expect(tv.locator("#connection")).to_have_attribute("data-state", "revoked")
+
+
+def test_screenshots_of_pairing_a_tv(stack, sales_floor, browser, tmp_path):
+    """tv-pairing.png (the TV's code at 1080p) and send-to-screen.png; with SCREENSHOTS=1 they
+    go to docs/screenshots (`make screenshots`)."""
+    base_url, _ = stack
+    folder = screenshot_folder(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    tv = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    tv.goto(f"{base_url}/tv/")
+    code = pairing_code(tv)
+    size = tv.locator("#pairing-code").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 1080 / 10  # readable across the room
+    # The QR code's modules (not only its box) are big enough, and on the screen.
+    qr = tv.locator(".pairing-qr svg .qrline").bounding_box()
+    assert qr["width"] >= 300 and qr["y"] + qr["height"] <= 1080
+    tv.screenshot(path=str(folder / "tv-pairing.png"))
+
+    person = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    log_in(person, base_url, "sally", path=f"/screens/send/?board=floor&code={code[:3]}{code[4:]}")
+    expect(person.get_by_label("Code shown on the screen")).to_have_value(code.replace("-", ""))
+    person.get_by_label("Name of the screen").fill("TV by the door")
+    person.screenshot(path=str(folder / "send-to-screen.png"))

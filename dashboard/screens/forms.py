@@ -16,7 +16,7 @@ def show_value(shown: rules.Shown) -> str:
 class ShowForm(forms.Form):
     """What to show: a board or a playlist the user may send, and nothing else."""
 
-    show = forms.ChoiceField(label="Show")
+    show = forms.ChoiceField(label="What to show")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
