@@ -154,6 +154,27 @@ def test_the_screens_page_lists_and_manages_only_the_supervisors_screens(people,
     assert f'data-screen="{mine.pk}"' not in after
 
 
+def test_the_admin_still_makes_and_revokes_links_and_records_who_made_them(people, redis_db):
+    people["admin"].is_superuser = True  # the admin's model permissions
+    people["admin"].save()
+    admin = client_for(people["admin"])
+    sales = Board.objects.get(slug="sales")
+    made = admin.post(
+        "/admin/metrics/displaylink/add/", {"name": "Lobby TV", "board": sales.pk}, follow=True
+    )
+    assert made.status_code == 200 and 'id="display-url"' in made.content.decode()
+    link = DisplayLink.objects.get(name="Lobby TV")
+    assert link.created_by == people["admin"]
+    assert "Lobby TV" in client_for(people["sales"]).get("/screens/").content.decode()
+    revoked = admin.post(
+        "/admin/metrics/displaylink/",
+        {"action": "revoke", "_selected_action": [link.pk]},
+        follow=True,
+    )
+    assert revoked.status_code == 200
+    assert not DisplayLink.objects.get(pk=link.pk).active
+
+
 async def test_a_revoked_screen_is_told_once_and_closed(people, redis_db):
     """One event reaches the TV's socket: "revoked", then the close (no second close after it:
     the revoke used to send an event of its own beside the save's)."""
