@@ -40,9 +40,9 @@ def sendable_boards(user) -> QuerySet[Board]:
 
 def sendable_playlists(user) -> list[Playlist]:
     """Playlists with at least one board, every one of them sendable by the user."""
-    boards = set(sendable_boards(user).values_list("pk", flat=True))
+    boards = _board_ids_of(user)
     playlists = Playlist.objects.prefetch_related("items").order_by("name")
-    return [p for p in playlists if _board_ids(p) and _board_ids(p) <= boards]
+    return [p for p in playlists if _within(p, boards)]
 
 
 def _board_ids(playlist: Playlist) -> set[int]:
@@ -53,9 +53,15 @@ def may_send(user, shown: Shown | None) -> bool:
     """The one rule: may `user` put `shown` (a board or playlist) on a screen?"""
     if shown is None or not may_use_screens(user):
         return False
-    if user.is_staff:
-        return True
-    boards = set(sendable_boards(user).values_list("pk", flat=True))
+    return user.is_staff or _within(shown, _board_ids_of(user))
+
+
+def _board_ids_of(user) -> set[int]:
+    return set(sendable_boards(user).values_list("pk", flat=True))
+
+
+def _within(shown: Shown, boards: set[int]) -> bool:
+    """A board among `boards`, or a playlist with boards, all of them among `boards`."""
     if isinstance(shown, Board):
         return shown.pk in boards
     ids = _board_ids(shown)
@@ -67,11 +73,20 @@ def shown_by(link: DisplayLink) -> Shown | None:
 
 
 def manageable_links(user) -> list[DisplayLink]:
-    """The active display links the user may re-point, re-link and revoke."""
-    links = DisplayLink.objects.filter(revoked_at=None).select_related(
-        "board", "playlist", "created_by"
+    """The active display links the user may re-point, re-link and revoke: those showing what
+    they may send (may_send, with the user's boards read once)."""
+    if not may_use_screens(user):
+        return []
+    links = (
+        DisplayLink.objects.filter(revoked_at=None)
+        .select_related("board", "playlist", "created_by")
+        .prefetch_related("playlist__items")
+        .order_by("name")
     )
-    return [link for link in links.order_by("name") if may_send(user, shown_by(link))]
+    if user.is_staff:
+        return list(links)
+    boards = _board_ids_of(user)
+    return [link for link in links if _within(shown_by(link), boards)]
 
 
 def manageable_link(user, link_id: int) -> DisplayLink | None:
