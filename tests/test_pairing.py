@@ -63,6 +63,23 @@ def test_the_alphabet_has_no_character_that_reads_as_another():
     assert len(set(pairing.ALPHABET)) == len(pairing.ALPHABET) == 24
 
 
+@pytest.mark.parametrize(
+    ("cookie", "found"),
+    [
+        ("ACD347:" + "s" * 43, ("ACD347", "s" * 43)),
+        (None, None),
+        ("", None),
+        ("ACD347", None),  # no secret
+        ("ACD347:short", None),
+        ("acd347:" + "s" * 43, None),  # only codes as we store them
+        ("ACD34*:" + "s" * 43, None),
+        ("ACD3477:" + "s" * 43, None),
+    ],
+)
+def test_only_a_cookie_as_tv_pages_set_it_is_read(cookie, found):
+    assert pairing.parse_cookie(cookie) == found
+
+
 # --- /tv/ over HTTP, with real Redis ---------------------------------------------------------
 
 

@@ -69,7 +69,7 @@ def cookie_value(code: str, secret: str) -> str:
 def parse_cookie(value: str | None) -> tuple[str, str] | None:
     """(code, secret) from the TV's cookie, or None for anything else."""
     code, _, secret = (value or "").partition(":")
-    if len(code) != LENGTH or not 20 <= len(secret) <= 100:
+    if len(code) != LENGTH or not set(code) <= set(ALPHABET) or not 20 <= len(secret) <= 100:
         return None
     return code, secret
 
