@@ -30,8 +30,8 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 # Rewrites docs/screenshots/*.png: every test named test_screenshots* shoots its pages there
-# (boards at 1080p and 4K, the widget on the demo site, the history chart, the designers, the TV
-# pairing screen); a plain test run shoots them into a temporary folder.
+# (boards at 1080p and 4K, the widget on the demo site, the history chart, the designers, a TV's
+# pairing code and the send-to-a-screen page); a plain test run shoots them into a temporary folder.
 screenshots: $(VENV)/.installed-test
 	SCREENSHOTS=1 $(BIN)/pytest tests -k test_screenshots
 

@@ -72,10 +72,18 @@ class PlaylistAdmin(admin.ModelAdmin):
 
 @admin.register(DisplayLink)
 class DisplayLinkAdmin(admin.ModelAdmin):
-    list_display = ("name", "board", "playlist", "active", "created_at", "last_seen_at")
+    list_display = (
+        "name",
+        "board",
+        "playlist",
+        "active",
+        "created_by",
+        "created_at",
+        "last_seen_at",
+    )
     list_filter = ("revoked_at",)
-    fields = ("name", "board", "playlist", "created_at", "revoked_at", "last_seen_at")
-    readonly_fields = ("created_at", "revoked_at", "last_seen_at")
+    fields = ("name", "board", "playlist", "created_by", "created_at", "revoked_at", "last_seen_at")
+    readonly_fields = ("created_by", "created_at", "revoked_at", "last_seen_at")
     actions = ["revoke"]
 
     @admin.display(boolean=True)
@@ -85,6 +93,7 @@ class DisplayLinkAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             token = boards.issue_token(obj)
+            obj.created_by = request.user
         super().save_model(request, obj, form, change)
         if not change:
             url = request.build_absolute_uri(reverse("display", args=[token]))

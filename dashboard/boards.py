@@ -8,8 +8,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from dashboard.access import visible_boards
@@ -138,9 +136,9 @@ def issue_token(link: DisplayLink) -> str:
 
 
 def create_display_link(
-    name: str, board: Board | None = None, playlist: Playlist | None = None
+    name: str, board: Board | None = None, playlist: Playlist | None = None, created_by=None
 ) -> tuple[DisplayLink, str]:
-    link = DisplayLink(name=name, board=board, playlist=playlist)
+    link = DisplayLink(name=name, board=board, playlist=playlist, created_by=created_by)
     token = issue_token(link)
     link.full_clean()
     link.save()
@@ -177,7 +175,7 @@ def mark_seen(link: DisplayLink) -> None:
 
 
 def revoke_display_link(link: DisplayLink) -> None:
-    """Revokes the link and disconnects every screen using it, at once."""
+    """Revokes the link; its screens go dark at once. (The save tells their sockets, once it is
+    committed, through dashboard.signals: they check the link again, and are told "revoked".)"""
     link.revoked_at = timezone.now()
     link.save(update_fields=["revoked_at"])
-    async_to_sync(get_channel_layer().group_send)(link.group, {"type": "display.revoked"})

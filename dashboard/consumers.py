@@ -204,13 +204,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.scope["user"] = await current_user(self.scope)
         granted = await self.authorize()
         if granted is None:
-            await self.close_now(CLOSE_REVOKED)
+            await self.refused()
             return False
         if (granted[0], frozenset(granted[1])) != self.granted:
             await self.send_json({"type": "reload"})
             await self.close_now(CLOSE_CHANGED)
             return False
         return True
+
+    async def refused(self) -> None:
+        """Access is gone: closed, and refused from now on."""
+        await self.close_now(CLOSE_REVOKED)
 
     async def close_now(self, code: int) -> None:
         """Closes the socket, with no record sent after the decision (disconnect comes later)."""
@@ -261,7 +265,8 @@ class DisplayConsumer(LiveConsumer):
     def shown_status(self, status: live.Status) -> live.Status:
         return health.without_detail(status)  # anyone in front of the TV reads it
 
-    async def display_revoked(self, event: dict) -> None:
+    async def refused(self) -> None:
+        # The link was revoked, deleted or given a new token: the TV says so, and goes dark.
         await self.send_json({"type": "revoked"})
         await self.close_now(CLOSE_REVOKED)
 

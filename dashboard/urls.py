@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from dashboard import designer_views, views
+from dashboard.screens import views as screens
 from dashboard.widget import views as widget_views
 
 urlpatterns = [
@@ -16,6 +17,14 @@ urlpatterns = [
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("catalog.json", designer_views.catalog_json, name="catalog"),
+    path("tv/", screens.tv, name="tv"),
+    path("tv/status.json", screens.tv_status, name="tv-status"),
+    path("tv/open/", screens.tv_open, name="tv-open"),
+    path("screens/", screens.screens, name="screens"),
+    path("screens/send/", screens.send, name="send-to-screen"),
+    path("screens/<int:link_id>/show/", screens.repoint, name="screen-repoint"),
+    path("screens/<int:link_id>/revoke/", screens.revoke, name="screen-revoke"),
+    path("screens/<int:link_id>/link/", screens.new_link, name="screen-link"),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
     path("status/", views.status_page, name="status"),

@@ -13,6 +13,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from dashboard import access, boards, demo
 from dashboard.forms import AlertRuleForm
+from dashboard.screens import rules
 from metrics import health, history
 from metrics.models import AlertEvent, AlertRule, Metric, Sample, Tile, Widget
 
@@ -22,6 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "boards": access.visible_boards(request.user),
         "live": access.live_scope(request.user) is not None,
+        "screens": rules.may_use_screens(request.user),
     }
     return render(request, "metrics/home.html", context)
 

@@ -48,6 +48,7 @@ cat <<TEXT
 
   Contact-center dashboard: http://$WEB_HOST:$WEB_PORT/
   Log in as $login
+  Pair a TV: open http://$WEB_HOST:$WEB_PORT/tv/ on it, enter its code at /screens/send/
 $demo
   Upstream: $ACR_BASE_URL    Ctrl-C stops every process.
 

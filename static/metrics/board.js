@@ -338,7 +338,7 @@
     live.stop();
     const message = el("div", "kiosk-message");
     message.setAttribute("role", "alert");
-    message.append(el("h1", "", "This display link was revoked"), el("p", "", "Ask an administrator for a new display link for this screen."));
+    message.append(el("h1", "", "This display link was revoked"), el("p", "", "To show a board here again, open /tv/ on this screen and enter its code at /screens/send/, or ask an administrator for a new display link."));
     root.replaceChildren(message);
     dropViews();
     setConnection("revoked", "Revoked");
