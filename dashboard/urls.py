@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from dashboard import views
+from dashboard import scrape, views
 from dashboard.widget import views as widget_views
 
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
+    path("metrics", scrape.metrics, name="metrics"),  # Prometheus (dashboard/scrape.py)
     path("status/", views.status_page, name="status"),
     path("alerts/", views.alerts_page, name="alerts"),
     path("history/", views.history_page, name="history"),
