@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
@@ -107,4 +107,5 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(state_families(await health.read_health(), await _queue_length())))
     body = observability.exposition() + generate_latest(registry)
-    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+    # The classic text format, which every Prometheus version reads (2.x and 3.x).
+    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
