@@ -155,3 +155,32 @@ def test_a_bad_metrics_setting_stops_the_start(name, value, message):
     )
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def run_python(code: str, folder) -> str:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_counts_of_other_processes_are_merged_and_a_new_web_forgets_old_sockets(tmp_path):
+    folder = tmp_path / "prom"
+    count = "from metrics import observability as o; o.SOCKETS.labels('board').inc(3); "
+    run_python(count + "o.UPSTREAM_FRAMES.inc(2)", folder)
+    run_python(count + "o.UPSTREAM_FRAMES.inc(5)", folder)
+    merged = run_python(
+        "from metrics import observability as o; print(o.exposition().decode())", folder
+    )
+    assert "acrdash_upstream_frames_total 7.0" in merged
+    assert 'acrdash_sockets{kind="board"} 6.0' in merged
+    # The web starts again: the sockets of its earlier workers are gone, the counts stay.
+    restarted = run_python(
+        "from metrics import observability as o; o.forget_dead_web_workers(); "
+        "print(o.exposition().decode())",
+        folder,
+    )
+    assert "acrdash_upstream_frames_total 7.0" in restarted
+    assert "acrdash_sockets{" not in restarted
