@@ -168,7 +168,7 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
         text = json.dumps(message, separators=(",", ":"))
         await self.send(text_data=text)
         observability.FRAMES_SENT.labels(message["type"]).inc()
-        observability.BYTES_SENT.labels(message["type"]).inc(len(text))
+        observability.BYTES_SENT.labels(message["type"]).inc(len(text.encode()))
 
     async def send_snapshot(self, reason: str) -> None:
         """The live state this socket may see; record updates arriving meanwhile follow it.
@@ -327,4 +327,7 @@ class AlertConsumer(Counted, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_REVOKED)
 
     async def alert_fired(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "alert", "message": event["message"]}))
+        text = json.dumps({"type": "alert", "message": event["message"]})
+        await self.send(text_data=text)
+        observability.FRAMES_SENT.labels("alert").inc()
+        observability.BYTES_SENT.labels("alert").inc(len(text.encode()))
