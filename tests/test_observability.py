@@ -95,18 +95,20 @@ def test_a_path_never_heard_from_reads_as_infinitely_old():
     }
 
 
-def test_a_burst_counts_its_frames_and_bytes_once_and_each_record_once():
+def test_a_burst_counts_its_frames_and_bytes_once_and_each_arrival_once():
     frames, sent = (
         sample("acrdash_frames_sent_total", type="records"),
         sample("acrdash_sent_bytes_total", type="records"),
     )
     delays = sample("acrdash_fanout_delay_seconds_count")
     slow = sample("acrdash_fanout_delay_seconds_bucket", le="0.1")
-    # The same record in its metric's group and the All group: one delay.
+    # Two records that arrived together (one of them in its metric's group and the All group),
+    # and one that came later: two arrivals.
     records = [
         {"seq": 7, "received_ms": 10_000},
         {"seq": 7, "received_ms": 10_000},
-        {"seq": 8, "received_ms": 10_950},
+        {"seq": 8, "received_ms": 10_000},
+        {"seq": 9, "received_ms": 10_950},
     ]
     observability.observe_fanout(records, written_ms=11_000, frames=3, sent_bytes=420)
     assert sample("acrdash_frames_sent_total", type="records") - frames == 3
