@@ -9,7 +9,8 @@ COPY acr_emulator ./acr_emulator
 RUN pip install --no-cache-dir .
 COPY . .
 RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
-RUN useradd --create-home dashboard && mkdir -p .run && chown dashboard .run
+# .run/prometheus: the volume every process shares for its Prometheus counters (compose).
+RUN useradd --create-home dashboard && mkdir -p .run/prometheus && chown -R dashboard .run
 USER dashboard
 EXPOSE 8000
 ENV WEB_HOST=0.0.0.0 WEB_PORT=8000

@@ -28,8 +28,9 @@ at which our p99 passes 250 ms, the upstream's requests per minute and websocket
 /_emulator/stats) with 1, 10 and N clients open, and (full mode) the same latency phases with
 CHANNEL_LAYER=pubsub. Before each phase it waits (bounded) while other processes on the machine
 use more than --busy-limit cores, and notes what they used. Prints a table and appends it to
-bench/RESULTS.md. Only 127.0.0.1; Redis db 10 (FLUSHDB at start and end); a temporary SQLite
-database; every process it starts is stopped; every phase is bounded in count and time.
+bench/RESULTS.md. Only 127.0.0.1; Redis db 10, or BENCH_REDIS_URL (FLUSHDB at start and end); a
+temporary SQLite database; every process it starts is stopped; every phase is bounded in count
+and time.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.servers import WEB_SERVERS  # noqa: E402 - after ROOT is on the path
 
-REDIS_URL = "redis://127.0.0.1:6379/10"
+# BENCH_REDIS_URL: another database, where several people share one Redis.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 KEY = "bench-fanout-key"
 METRIC, CATEGORY = "CIQGRP01", "Sales"
 # The board phases: a wall-board of 16 tiles over 5 metrics, all changed in one upstream tick

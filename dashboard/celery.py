@@ -12,12 +12,15 @@ import time
 from celery import Celery
 from celery.beat import PersistentScheduler
 
+from metrics import observability
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_scheduler = "dashboard.celery:SingletonScheduler"
 app.autodiscover_tasks()
+observability.connect_celery_signals()  # task durations and failures, in one place
 
 log = logging.getLogger(__name__)
 

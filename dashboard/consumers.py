@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from dashboard import access, boards
-from metrics import fanout, health, live
+from metrics import fanout, health, live, observability
 from metrics.acr.clock import now_ms
 
 MAX_INCOMING_BYTES = 1024
@@ -39,6 +39,24 @@ CLOSE_CHANGED = 4205
 # Channel-layer events every socket gets; their handlers never use the ORM. (Record updates come
 # through metrics.fanout instead.)
 FANOUT_EVENTS = frozenset({"status.update"})
+
+observability.init_web_labels()
+
+
+class Counted:
+    """Counts the socket in acrdash_sockets{kind} from its accept to its end."""
+
+    kind = ""
+    counted = False
+
+    def count_open(self) -> None:
+        observability.SOCKETS.labels(self.kind).inc()
+        self.counted = True
+
+    def count_closed(self) -> None:
+        if self.counted:
+            observability.SOCKETS.labels(self.kind).dec()
+            self.counted = False
 
 
 # The channel layer's Redis pool has 100 connections and fails, rather than waits, past them:
@@ -79,7 +97,7 @@ async def current_user(scope: dict):
     return await get_user({"session": store})
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(Counted, AsyncWebsocketConsumer):
     """Base: `authorize` returns the records this socket may see (a filter, None: all of them)
     and the groups to join, or None to refuse the handshake."""
 
@@ -108,9 +126,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await group_add(self.channel_layer, group, self.channel_name)
                 self.joined.append(group)
         await self.accept()
+        self.count_open()
         self.held = []  # from now on, until the first snapshot is out
         await fanout.hub().join(self, [g for g in groups if live.is_record_group(g)])
-        await self.send_snapshot()
+        await self.send_snapshot("connect")
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale DB connections in a worker thread before every handler: one
@@ -122,6 +141,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
+        self.count_closed()
         await fanout.hub().leave(self)
         for group in self.joined:
             await group_discard(self.channel_layer, group, self.channel_name)
@@ -141,16 +161,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except ValueError:
             message = None
         if isinstance(message, dict) and message.get("type") == "snapshot":
-            await self.send_snapshot()
+            await self.send_snapshot("asked")
 
     async def send_json(self, message: dict) -> None:
         message["server_time_ms"] = now_ms()
-        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+        text = json.dumps(message, separators=(",", ":"))
+        await self.send(text_data=text)
+        observability.FRAMES_SENT.labels(message["type"]).inc()
+        observability.BYTES_SENT.labels(message["type"]).inc(len(text.encode()))
 
-    async def send_snapshot(self) -> None:
-        """The live state this socket may see; record updates arriving meanwhile follow it."""
+    async def send_snapshot(self, reason: str) -> None:
+        """The live state this socket may see; record updates arriving meanwhile follow it.
+        `reason` (connect, asked, resync) is counted."""
         if self.snapshotting:  # one is on its way out, and will send what is held after it
             return
+        observability.SNAPSHOTS.labels(reason).inc()
         self.snapshotting = True
         if self.held is None:
             self.held = []
@@ -177,7 +202,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def resync(self) -> None:
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
-        await self.send_snapshot()
+        await self.send_snapshot("resync")
 
     def shown_status(self, status: live.Status) -> live.Status:
         """The upstream status as this socket's viewer may read it."""
@@ -225,6 +250,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
 class AllMetricsConsumer(LiveConsumer):
     """Every metric for staff; a supervisor's own queues and agents only."""
 
+    kind = "all"  # the All-metrics board and the team page
+
     async def authorize(self):
         user = self.scope.get("user")
         scope = await database_sync_to_async(access.live_scope)(user)
@@ -235,6 +262,8 @@ class AllMetricsConsumer(LiveConsumer):
 
 
 class BoardConsumer(LiveConsumer):
+    kind = "board"
+
     async def authorize(self):
         user = self.scope.get("user")
         granted = await database_sync_to_async(boards.board_access)(
@@ -249,6 +278,7 @@ class BoardConsumer(LiveConsumer):
 class DisplayConsumer(LiveConsumer):
     """A TV opened with a display link: no user, only the link's board(s)."""
 
+    kind = "display"
     seen = False
 
     async def authorize(self):
@@ -271,8 +301,10 @@ class DisplayConsumer(LiveConsumer):
         await self.close_now(CLOSE_REVOKED)
 
 
-class AlertConsumer(AsyncWebsocketConsumer):
+class AlertConsumer(Counted, AsyncWebsocketConsumer):
     """A logged-in user's alerts, pushed to whichever page they have open."""
+
+    kind = "alerts"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -284,8 +316,10 @@ class AlertConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await group_add(self.channel_layer, group, self.channel_name)
         await self.accept()
+        self.count_open()
 
     async def disconnect(self, code: int) -> None:
+        self.count_closed()
         for group in getattr(self, "groups_joined", []):
             await group_discard(self.channel_layer, group, self.channel_name)
 
@@ -298,4 +332,7 @@ class AlertConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_REVOKED)
 
     async def alert_fired(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "alert", "message": event["message"]}))
+        text = json.dumps({"type": "alert", "message": event["message"]})
+        await self.send(text_data=text)
+        observability.FRAMES_SENT.labels("alert").inc()
+        observability.BYTES_SENT.labels("alert").inc(len(text.encode()))

@@ -23,13 +23,18 @@ def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def is_trusted(address: str | None) -> bool:
-    """True when `address` is one of TRUSTED_PROXIES (an address or a network)."""
+def in_networks(address: str | None, entries: list[str]) -> bool:
+    """True when `address` is one of `entries` (addresses or networks); False for junk."""
     try:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    return any(ip in network for network in _networks(tuple(settings.TRUSTED_PROXIES)))
+    return any(ip in network for network in _networks(tuple(entries)))
+
+
+def is_trusted(address: str | None) -> bool:
+    """True when `address` is one of TRUSTED_PROXIES (an address or a network)."""
+    return in_networks(address, settings.TRUSTED_PROXIES)
 
 
 def client_address(peer: str, forwarded_for: str | None) -> str:

@@ -91,7 +91,7 @@ AXES_CLIENT_IP_CALLABLE = "dashboard.proxies.request_client"
 
 
 def _networks(name: str, default: list[str]) -> list[str]:
-    values = env.list(name, default=default)
+    values = [value.strip() for value in env.list(name, default=default) if value.strip()]
     for value in values:
         try:
             ipaddress.ip_network(value, strict=False)
@@ -107,6 +107,12 @@ def _networks(name: str, default: list[str]) -> list[str]:
 TRUSTED_PROXIES = _networks(
     "TRUSTED_PROXIES", env.list("SSO_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 )
+
+# Prometheus's /metrics (dashboard/scrape.py) answers these client addresses or networks (as
+# dashboard/proxies.py reads them behind TRUSTED_PROXIES; empty: none) and any request with
+# `Authorization: Bearer METRICS_TOKEN` (unset: no token works); everyone else gets a 403.
+METRICS_ALLOWED_IPS = _networks("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_TOKEN = _secret("METRICS_TOKEN")
 
 # Single sign-on (dashboard/sso.py), both optional. A trusted proxy's header, e.g.
 # SSO_HEADER=X-Forwarded-User, believed only from TRUSTED_PROXIES (the proxy's address as the
@@ -367,6 +373,7 @@ SECURE_HSTS_SECONDS = 31_536_000 if SECURE_HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
 SECURE_HSTS_PRELOAD = SECURE_HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_HTTPS else None
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # load balancers probe over plain http
+# Load balancers probe, and Prometheus scrapes inside the network, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 SESSION_COOKIE_AGE = env.int("SESSION_SECONDS", default=12 * 3600)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from dashboard import designer_views, views
+from dashboard import designer_views, scrape, views
 from dashboard.screens import views as screens
 from dashboard.widget import views as widget_views
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("screens/<int:link_id>/link/", screens.new_link, name="screen-link"),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
+    path("metrics", scrape.metrics, name="metrics"),  # Prometheus (dashboard/scrape.py)
     path("status/", views.status_page, name="status"),
     path("alerts/", views.alerts_page, name="alerts"),
     path("history/", views.history_page, name="history"),

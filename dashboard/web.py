@@ -15,6 +15,8 @@ import os
 
 import uvicorn
 
+from metrics import observability
+
 
 class QuietHits(logging.Filter):
     """Leaves the public widget's JSON and static files out of the access log: at thousands of
@@ -39,6 +41,7 @@ def workers() -> int:
 
 
 def main() -> None:
+    observability.forget_dead_web_workers()
     uvicorn.run(
         "dashboard.asgi:application",
         host=os.environ.get("WEB_HOST", "127.0.0.1"),

@@ -29,6 +29,7 @@ from redis.connection import parse_url
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
+from metrics import observability
 from metrics.acr import clock
 
 log = logging.getLogger(__name__)
@@ -218,13 +219,23 @@ class Hub:
                 narrowed[topics, narrowing] = (kept, text) if kept else None
             return narrowed[topics, narrowing]
 
+        sent = [0, 0]  # frames, bytes: counted here, added to the metrics once per burst
+
         async def deliver(listener: Listener) -> None:
             shared = narrowed_for(listener)
             if shared is not None:
                 await listener.deliver(*shared)
+                sent[0] += 1
+                sent[1] += len(shared[1])  # the frames are ASCII JSON: characters are bytes
 
         receivers = set().union(*(self.members.get(t, ()) for t in parts_on))
         await self._each(deliver, receivers)
+        observability.observe_fanout(
+            (record for _, records in parts for record in records),
+            written_ms=clock.now_ms(),
+            frames=sent[0],
+            sent_bytes=sent[1],
+        )
 
     async def _each(
         self, call: Callable[[Listener], Awaitable[None]], members: Iterable[Listener] | None = None

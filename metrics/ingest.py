@@ -20,7 +20,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from metrics import live, records
+from metrics import live, observability, records
 from metrics.acr import client
 from metrics.acr.clock import Bounds, estimate_offset, now_ms, value_bounds
 from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
@@ -259,6 +259,7 @@ async def ingest_frames(
         try:
             values += parse_frame(json.loads(raw))
         except (ValueError, PayloadError) as exc:
+            observability.UPSTREAM_UNREADABLE.inc()
             await live.get_redis().incr(live.PREFIX + "bad_frames")
             log.warning("dropped an unreadable websocket frame: %s", str(exc)[:200])
     if not values:

@@ -18,6 +18,11 @@ export DJANGO_DEBUG="${DJANGO_DEBUG:-0}"
 export SECURE_HTTPS="${SECURE_HTTPS:-0}" # plain http on this machine; set 1 behind TLS
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-$(remember secret .run/secret_key)}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Prometheus: every process writes its counters here and the web's /metrics merges them
+# (metrics/observability.py). Its counts are emptied at each start (only its *.db files: the
+# folder may be one given in .env).
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/.run/prometheus}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
 processes=(web worker beat subscriber)
 bundled=0

@@ -235,13 +235,14 @@ def start_web(processes: Processes, env: dict[str, str], port: int) -> subproces
     return processes.start("web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
 
 
-def start_stack(processes, redis_url: str, *emulator_args: str):
-    """The whole system on free ports; returns (base URL, emulator)."""
+def start_stack(processes, redis_url: str, *emulator_args: str, env: dict[str, str] | None = None):
+    """The whole system on free ports (every process also given `env`); returns (base URL,
+    emulator)."""
     emulator = start_emulator(
         processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
     )
     port = free_port()
-    env = stack_env(emulator, redis_url)
+    env = {**stack_env(emulator, redis_url), **(env or {})}
     python = [sys.executable, "-m"]
     web = start_web(processes, env, port)
     processes.start(

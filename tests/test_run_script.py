@@ -17,6 +17,7 @@ exec {sys.executable} "$@"
 """
 FAKE_HONCHO = """#!/bin/sh
 printf '%s\\n' "$REDIS_URL" > honcho-saw-redis-url
+printf '%s\\n' "$PROMETHEUS_MULTIPROC_DIR" > honcho-saw-prometheus-dir
 """
 
 
@@ -62,3 +63,17 @@ def test_the_demo_is_seeded_beside_the_bundled_emulator_only(tmp_path, redis_db,
     assert result.returncode == 0, result.stderr
     assert "seed_demo" in (bundled / "manage-commands").read_text().split()
     assert "seed_demo" not in (real / "manage-commands").read_text().split()
+
+
+def test_every_process_shares_a_prometheus_folder_emptied_of_old_counts(
+    tmp_path, redis_db, settings
+):
+    checkout = fake_checkout(tmp_path)
+    folder = checkout / ".run" / "prometheus"
+    folder.mkdir(parents=True)
+    (folder / "counter_host-123.db").write_bytes(b"old counts")
+    (folder / "notes.txt").write_text("not ours to remove")
+    result = run_script(checkout, REDIS_URL=settings.REDIS_URL, ACR_BASE_URL="http://127.0.0.1:9")
+    assert result.returncode == 0, result.stderr
+    assert (checkout / "honcho-saw-prometheus-dir").read_text().strip() == str(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

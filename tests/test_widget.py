@@ -333,9 +333,17 @@ def test_stale_data_shows_the_fallback_text(client, sales_widget):
 
 
 def test_each_client_is_rate_limited(client, sales_widget, settings):
+    from prometheus_client import REGISTRY
+
+    def counted(status: str) -> float:
+        return REGISTRY.get_sample_value("acrdash_widget_requests_total", {"status": status})
+
     settings.WIDGET_RATE_LIMIT = 5
+    served, refused = counted("200"), counted("429")
     statuses = [asgi_get("/widget/sales.json").status_code for _ in range(7)]
     assert statuses == [200] * 5 + [429] * 2
+    # What /metrics reports (acrdash_widget_requests_total) counts the same.
+    assert (counted("200") - served, counted("429") - refused) == (5, 2)
 
 
 def test_behind_a_proxy_one_client_at_its_limit_leaves_the_others_served(

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from dashboard import proxies, ratelimit
 from dashboard.widget import payload
-from metrics import health, live
+from metrics import health, live, observability
 from metrics.acr import clock
 
 PATH = re.compile(r"^/widget/(?P<slug>[-a-zA-Z0-9_]+)\.json$")
@@ -36,6 +36,7 @@ async def _config(slug: str) -> dict[str, Any] | None:
 async def _respond(send, status: int, headers: dict[str, str], body: bytes = b"") -> None:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw.append((b"content-length", str(len(body)).encode()))
+    observability.WIDGET_REQUESTS.labels(str(status)).inc()
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
@@ -89,7 +90,9 @@ _payloads: dict[str, tuple[float, bytes, str]] = {}
 async def _cached_payload(slug: str, config: dict[str, Any]) -> tuple[bytes, str]:
     hit = _payloads.get(slug)
     if hit is not None and hit[0] > time.monotonic():
+        observability.WIDGET_PAYLOADS.labels("hit").inc()
         return hit[1], hit[2]
+    observability.WIDGET_PAYLOADS.labels("miss").inc()
     sources = {name: config[name] for name in ("wait", "queue", "agents") if config[name]}
     fields = [live.record_field(s["metric_id"], s["category"]) for s in sources.values()]
     found, status = await live.read_for_widget(fields)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
+
+from metrics import observability
 
 from .clock import Bounds, date_header_bounds, now_ms
 from .values import (
@@ -88,14 +91,20 @@ def make_client(
     )
 
 
-async def _request(client: httpx.AsyncClient, path: str) -> tuple[int, object]:
-    """GET path; returns (status, parsed JSON or None). Raises for transport errors and 5xx."""
+async def _request(client: httpx.AsyncClient, path: str, endpoint: str) -> tuple[int, object]:
+    """GET path; returns (status, parsed JSON or None). Raises for transport errors and 5xx.
+    Its latency and outcome are counted under `endpoint` (catalog, values, agents)."""
+    started = time.monotonic()
     try:
         response = await client.get(path)
     except httpx.TimeoutException as exc:
+        observability.observe_upstream(endpoint, "timeout", time.monotonic() - started)
         raise UpstreamUnavailable(f"upstream timed out on {path.split('?')[0]}") from exc
     except httpx.HTTPError as exc:
+        observability.observe_upstream(endpoint, "unreachable", time.monotonic() - started)
         raise UpstreamUnavailable(f"upstream unreachable: {type(exc).__name__}") from exc
+    status = observability.status_label(response.status_code)
+    observability.observe_upstream(endpoint, status, time.monotonic() - started)
     if response.status_code == 401:
         raise UpstreamAuthError("upstream refused the auth key (401): check ACR_AUTH_KEY")
     if response.status_code >= 500:
@@ -111,7 +120,7 @@ async def _request(client: httpx.AsyncClient, path: str) -> tuple[int, object]:
 
 async def fetch_catalog(client: httpx.AsyncClient) -> list[CatalogMetric]:
     """GET /realtime/metrics: the API-enabled metrics visible to this service user."""
-    status, body = await _request(client, "/realtime/metrics")
+    status, body = await _request(client, "/realtime/metrics", "catalog")
     if status != 200:
         raise BadResponse(f"metric catalog answered {status}")
     try:
@@ -154,7 +163,7 @@ def split_ids(ids: list[str], max_chars: int = MAX_QUERY_CHARS) -> list[list[str
 async def _fetch_values_once(
     client: httpx.AsyncClient, ids: list[str], known_ids: set[str]
 ) -> ValuesResponse:
-    status, body = await _request(client, "/realtime/metrics/values?" + values_query(ids))
+    status, body = await _request(client, "/realtime/metrics/values?" + values_query(ids), "values")
     # 206 is documented for "some still initializing"; an older text says 400 with the same
     # body. A 400 whose body has no `initializing` list is a real client error.
     if status in (200, 206) or (
@@ -199,7 +208,7 @@ async def fetch_values(
 
 async def fetch_agent_mapping(client: httpx.AsyncClient) -> dict[str, str]:
     """GET /agents/mapping: AgentId -> display name ("Name(ext)", as in AGENT categories)."""
-    status, body = await _request(client, "/agents/mapping")
+    status, body = await _request(client, "/agents/mapping", "agents")
     if status == 403:
         raise MetricRejected("the service user may not read the agent mapping (403)", 403)
     if status != 200 or not isinstance(body, dict):

@@ -18,6 +18,8 @@ import websockets
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 from websockets.asyncio.client import ClientConnection, connect
 
+from metrics import observability
+
 log = logging.getLogger(__name__)
 
 # One subscriber per site, so no herd to spread: a short cap keeps recovery within seconds of
@@ -121,13 +123,18 @@ async def hold_session(
 ) -> None:
     """One websocket session, until it drops (SubscriptionLost) or the ids change."""
     started = time.monotonic()
+    opened = False
     try:
         async with connect(url, open_timeout=10, ping_interval=20, ping_timeout=20) as ws:
+            opened = True
+            observability.UPSTREAM_WS_CONNECTS.labels("ok").inc()
             await on_status(True, "")
             watcher = asyncio.create_task(_close_when_changed(ws, ids_changed))
             try:
                 async for message in ws:
-                    await on_frames([message, *await _already_received(ws)])
+                    frames = [message, *await _already_received(ws)]
+                    observability.UPSTREAM_FRAMES.inc(len(frames))
+                    await on_frames(frames)
                     # Checked before waiting for the next message, which may never come: a
                     # cancellation that landed in on_frames may have been swallowed there.
                     raise_if_cancelled()
@@ -140,12 +147,15 @@ async def hold_session(
             raise SubscriptionLost("upstream closed the websocket")
     except websockets.InvalidStatus as exc:
         status = exc.response.status_code
+        observability.UPSTREAM_WS_CONNECTS.labels(observability.status_label(status)).inc()
         reason = {
             401: "upstream refused the auth key (401): check ACR_AUTH_KEY",
             403: "upstream refused the metric ids (403)",
         }.get(status, f"upstream refused the websocket ({status})")
         raise SubscriptionRefused(reason, status) from None
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+        if not opened:  # a handshake that failed (a session that dropped was counted ok)
+            observability.UPSTREAM_WS_CONNECTS.labels("failed").inc()
         lasted = time.monotonic() - started
         raise SubscriptionLost(
             f"websocket lost after {lasted:.0f}s: {type(exc).__name__}"

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
-from metrics import ingest, live
+from metrics import ingest, live, observability
 from metrics.acr import stream
 from metrics.acr.client import UpstreamError
 from metrics.acr.clock import Bounds
@@ -187,6 +187,7 @@ async def hold_lease(lease: Lock) -> None:
             await lease.reacquire()
         except LockNotOwnedError:
             log.error("lost the subscriber lease: going back to standby")
+            observability.LEASE_CHANGES.labels("lost").inc()
             return
         except RedisError as exc:
             log.warning("cannot renew the subscriber lease: %s", exc)
@@ -234,6 +235,7 @@ async def run() -> None:
                 await asyncio.sleep(STANDBY_RETRY_SECONDS)
                 continue
             log.info("holding the subscriber lease: this subscriber is active")
+            observability.LEASE_CHANGES.labels("taken").inc()
             waiting_logged = False
             await serve_while_leased(lease, token)
     finally:
