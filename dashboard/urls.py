@@ -16,6 +16,24 @@ urlpatterns = [
     path("display/<str:token>/", views.display, name="display"),
     path("display/<str:token>/tiles/<int:tile_id>/trend.json", views.display_trend),
     path("catalog.json", designer_views.catalog_json, name="catalog"),
+    path("designer/", designer_views.board_list, name="designer"),
+    path("designer/preview/", designer_views.preview, name="designer-preview"),
+    path("designer/trend.json", designer_views.preview_trend, name="designer-trend"),
+    path("designer/playlists/", designer_views.playlist_list, name="designer-playlists"),
+    path("designer/playlists/<int:pk>/", designer_views.playlist_editor, name="designer-playlist"),
+    path("designer/boards/<slug:slug>/", designer_views.board_editor, name="designer-board"),
+    path("designer/boards/<slug:slug>/save/", designer_views.board_save, name="designer-save"),
+    path(
+        "designer/boards/<slug:slug>/duplicate/",
+        designer_views.board_duplicate,
+        name="designer-duplicate",
+    ),
+    path(
+        "designer/boards/<slug:slug>/rename/", designer_views.board_rename, name="designer-rename"
+    ),
+    path(
+        "designer/boards/<slug:slug>/delete/", designer_views.board_delete, name="designer-delete"
+    ),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
     path("status/", views.status_page, name="status"),
