@@ -68,6 +68,8 @@
 
   // --- the layout: tiles in order, moved and resized by drag or keyboard ----------------------
   function renderLayout(focusIndex) {
+    // A redraw keeps the keyboard where it was (a tile being moved stays focused).
+    if (focusIndex === undefined && layout.contains(document.activeElement)) focusIndex = Number(document.activeElement.dataset.index);
     layout.style.gridTemplateColumns = `repeat(${Math.max(1, board.columns || 1)}, minmax(0, 1fr))`;
     const cards = board.tiles.map((tile, index) => {
       const card = el("div", "designer-tile");
