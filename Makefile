@@ -30,10 +30,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 # Rewrites docs/screenshots/*.png: boards at 1080p and 4K (configured and the seeded demo), the
-# widget on the demo site, the history chart (a plain test run shoots them into a temporary
-# folder).
+# widget on the demo site, the history chart, the board designer (a plain test run shoots them
+# into a temporary folder).
 screenshots: $(VENV)/.installed-test
-	SCREENSHOTS=1 $(BIN)/pytest tests/test_boards.py tests/test_history_views.py -k test_screenshots
+	SCREENSHOTS=1 $(BIN)/pytest tests/test_boards.py tests/test_history_views.py \
+	  tests/test_designer_browser.py -k test_screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'

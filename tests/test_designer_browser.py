@@ -3,12 +3,14 @@ whole running system: build a board from scratch and see it live, move and resiz
 keyboard and by drag, and be warned before leaving unsaved changes."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from metrics.models import Board, Metric, Team, Tile
+from metrics.models import Board, Metric, Sample, Team, Tile
 from tests.conftest import PASSWORD, in_thread, log_in, screenshot_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,14 +167,46 @@ def test_leaving_with_unsaved_changes_asks_first(stack, sales_board, page):
     expect(page.get_by_role("link", name="Sales floor east")).to_be_visible()
 
 
-def test_screenshots_of_the_designer(stack, sales_board, browser, tmp_path):
+@pytest.fixture
+def showcase_board(sales_board):
+    """The three tiles dressed up: thresholds and a target, a breakdown and a trend with an
+    hour of samples."""
+    first, second, third = sales_board.tiles.all()
+    Tile.objects.filter(pk=first.pk).update(
+        title="Sales queue", warning=2, critical=5, targets={"Sales": {"warning": 3}}
+    )
+    Tile.objects.filter(pk=second.pk).update(title="Longest wait", format="mmss", warning=30)
+    Tile.objects.filter(pk=third.pk).update(
+        title="Queues", kind="breakdown", category="", categories=["Sales"]
+    )
+    Tile.objects.create(
+        board=sales_board,
+        order=4,
+        kind="trend",
+        title="Wait trend",
+        width=3,
+        trend_hours=1,
+        metric=Metric.objects.get(metric_id="LWCGRP01"),
+        category="Sales",
+    )
+    now = timezone.now()
+    Sample.objects.bulk_create(
+        Sample.of("LWCGRP01", "Sales", now - timedelta(minutes=m), (m % 17) * 4000)
+        for m in range(1, 60)
+    )
+    return sales_board
+
+
+def test_screenshots_of_the_designer(stack, showcase_board, browser, tmp_path):
     """Shoots designer.png: the editor of a board of a few tiles, with its live preview."""
     base_url, _ = stack
     page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
     log_in(page, base_url, "sally", path="/designer/boards/sales-floor/")
     page.locator("#layout .designer-tile").first.click()
-    tile = page.frame_locator("#preview").locator('.tile[data-category="Sales"]').first
+    preview = page.frame_locator("#preview")
+    tile = preview.locator('.tile[data-category="Sales"]').first
     expect(tile).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(preview.locator(".trend .trend-plot .main-svg").first).to_be_visible(timeout=15_000)
     folder = screenshot_folder(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / "designer.png"), full_page=True)
