@@ -286,3 +286,28 @@ def test_playlists_of_boards_the_maker_may_see(site):
     assert Playlist.objects.filter(pk=playlist.pk).exists()
     sally.post(path, {"delete": "1", "confirm": "1"})
     assert not Playlist.objects.filter(pk=playlist.pk).exists()
+
+
+def test_a_breakdown_of_chosen_categories_sends_those_alone(site):
+    from dashboard import boards as board_rules
+
+    people, _, board = site[0], site[1], site[2]["sales"]
+    queue = Metric.objects.get(metric_id="CIQ")
+    Tile.objects.create(board=board, metric=queue, kind="breakdown", categories=["Sales"])
+    shown, _ = board_rules.board_access(people["sally"], "sales")
+    assert shown.allows("CIQ", "Sales") and not shown.allows("CIQ", "Support")
+    assert shown.whole == frozenset()
+    config = board_rules.board_config(board)
+    assert config["tiles"][-1]["categories"] == ["Sales"]  # board.js draws those rows alone
+    Tile.objects.create(board=board, metric=queue, kind="breakdown")  # none chosen: every one
+    shown, _ = board_rules.board_access(people["sally"], "sales")
+    assert shown.allows("CIQ", "Support")
+
+
+def test_the_preview_trend_keeps_to_the_editors_scope(site):
+    people, _, _ = site
+    sally = client_for(people["sally"])
+    assert sally.get("/designer/trend.json?metric=CIQ&category=Sales&hours=2").status_code == 200
+    assert sally.get("/designer/trend.json?metric=CIQ&category=Support").status_code == 404
+    assert sally.get("/designer/trend.json?metric=NOPE&category=Sales").status_code == 404
+    assert client_for(people["admin"]).get("/designer/trend.json?metric=CIQ").status_code == 200
