@@ -90,6 +90,8 @@ def _tile(raw: Any, order: int, scope: Scope) -> tuple[Tile | None, dict[str, st
     for field in TILE_FIELDS:
         if field in raw:
             setattr(tile, field, raw[field])
+    if tile.kind == "breakdown":
+        tile.category = ""  # a breakdown shows its categories; one category means nothing
     for field in ("warning", "critical"):  # a checkbox's true would pass as 1.0
         if isinstance(getattr(tile, field), bool):
             setattr(tile, field, "not a number")

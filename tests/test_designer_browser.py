@@ -167,6 +167,25 @@ def test_leaving_with_unsaved_changes_asks_first(stack, sales_board, page):
     expect(page.get_by_role("link", name="Sales floor east")).to_be_visible()
 
 
+def test_a_saved_category_the_server_no_longer_lists_is_flagged_not_dropped(
+    stack, sales_board, page
+):
+    base_url, _ = stack
+    in_thread(lambda: Tile.objects.filter(title="Third").update(category="Gone"))
+    log_in(page, base_url, "sally", path="/designer/boards/sales-floor/")
+    page.locator("#layout .designer-tile").nth(2).click()
+    chosen = page.locator("#tile-category option:checked")
+    expect(chosen).to_have_text("Gone (not listed by the server)")
+    expect(chosen).to_have_attribute("data-unlisted", "1")
+    expect(page.locator("#unlisted-note")).to_be_visible()
+    page.click("#save")  # the server refuses it too, next to the field
+    expect(page.locator("#error-tile-category")).to_contain_text("no category 'Gone'")
+    page.select_option("#tile-category", "Sales")
+    expect(page.locator("#unlisted-note")).to_be_hidden()
+    page.click("#save")
+    expect(page.locator("#status")).to_have_text("Saved.")
+
+
 @pytest.fixture
 def showcase_board(sales_board):
     """The three tiles dressed up: thresholds and a target, a breakdown and a trend with an
