@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from metrics.models import Board, Metric, Team
+from metrics.models import Board, Metric, Playlist, Team
 
 NO_LIVE_DATA = "No team of yours has queues or agents to show."
 
@@ -133,6 +133,15 @@ def editable_boards(user) -> QuerySet[Board]:
 
 def may_edit(user, board: Board) -> bool:
     return editable_boards(user).filter(pk=board.pk).exists()
+
+
+def editable_playlists(user) -> QuerySet[Playlist]:
+    """Staff edit every playlist; a supervisor the playlists they made (of boards they see)."""
+    if not may_design(user):
+        return Playlist.objects.none()
+    if user.is_staff:
+        return Playlist.objects.all()
+    return Playlist.objects.filter(owner=user)
 
 
 def may_design_widgets(user) -> bool:

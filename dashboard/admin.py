@@ -41,6 +41,7 @@ class TileInline(admin.StackedInline):
     extra = 0
     fields = (
         ("order", "kind", "metric", "category"),
+        "categories",
         ("title", "format", "width", "height"),
         ("direction", "warning", "critical"),
         "targets",
@@ -67,6 +68,7 @@ class PlaylistItemInline(admin.TabularInline):
 
 @admin.register(Playlist)
 class PlaylistAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner")
     inlines = [PlaylistItemInline]
 
 

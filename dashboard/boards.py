@@ -18,9 +18,10 @@ from metrics.models import Board, DisplayLink, Playlist, Tile
 @dataclass(frozen=True)
 class Shown:
     """The live records a board's tiles show (or a display's boards'), and nothing else: a value
-    or trend tile shows its one (metric, category); a breakdown tile every category of its
-    metric (board.js draws a row for each record of the metric it is sent: a queue metric's
-    breakdown shows every queue, by the admin's choice of tile). A metric no tile shows, and the
+    or trend tile shows its one (metric, category); a breakdown tile its chosen categories, or
+    every category of its metric when none are chosen (board.js draws a row for each record of
+    the metric it is sent: a queue metric's breakdown shows every queue, by the admin's choice
+    of tile; the designer makes a supervisor choose their own). A metric no tile shows, and the
     categories of a metric that only value tiles show, are never sent.
 
     Hashable and compared by value: the sockets of one board share their frames
@@ -69,6 +70,7 @@ def tile_config(tile: Tile) -> dict[str, Any]:
         "kind": tile.kind,
         "metric_id": tile.metric.metric_id,
         "category": tile.category,
+        "categories": tile.categories,
         "title": tile.title or tile.metric.name or tile.metric.metric_id,
         "format": tile.format,
         "width": tile.width,
@@ -97,12 +99,18 @@ def board_config(board: Board, seconds: int | None = None) -> dict[str, Any]:
 
 def _access(boards: list[Board], extra_groups: list[str]) -> Access:
     tiles = Tile.objects.filter(board__in=boards).values_list(
-        "kind", "metric__metric_id", "category"
+        "kind", "metric__metric_id", "category", "categories"
     )
-    shown = Shown(
-        records=frozenset((m, category) for kind, m, category in tiles if kind != "breakdown"),
-        whole=frozenset(m for kind, m, _ in tiles if kind == "breakdown"),
-    )
+    records: set[tuple[str, str]] = set()
+    whole: set[str] = set()
+    for kind, metric_id, category, categories in tiles:
+        if kind != "breakdown":
+            records.add((metric_id, category))
+        elif categories:  # a breakdown of chosen categories: those alone
+            records.update((metric_id, c) for c in categories)
+        else:
+            whole.add(metric_id)
+    shown = Shown(records=frozenset(records), whole=frozenset(whole))
     groups = [live.metric_group(m) for m in sorted(shown.metric_ids)]
     return shown, groups + [board_group(b.pk) for b in boards] + extra_groups
 

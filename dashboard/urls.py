@@ -25,6 +25,24 @@ urlpatterns = [
     path("screens/<int:link_id>/show/", screens.repoint, name="screen-repoint"),
     path("screens/<int:link_id>/revoke/", screens.revoke, name="screen-revoke"),
     path("screens/<int:link_id>/link/", screens.new_link, name="screen-link"),
+    path("designer/", designer_views.board_list, name="designer"),
+    path("designer/preview/", designer_views.preview, name="designer-preview"),
+    path("designer/trend.json", designer_views.preview_trend, name="designer-trend"),
+    path("designer/playlists/", designer_views.playlist_list, name="designer-playlists"),
+    path("designer/playlists/<int:pk>/", designer_views.playlist_editor, name="designer-playlist"),
+    path("designer/boards/<slug:slug>/", designer_views.board_editor, name="designer-board"),
+    path("designer/boards/<slug:slug>/save/", designer_views.board_save, name="designer-save"),
+    path(
+        "designer/boards/<slug:slug>/duplicate/",
+        designer_views.board_duplicate,
+        name="designer-duplicate",
+    ),
+    path(
+        "designer/boards/<slug:slug>/rename/", designer_views.board_rename, name="designer-rename"
+    ),
+    path(
+        "designer/boards/<slug:slug>/delete/", designer_views.board_delete, name="designer-delete"
+    ),
     path("demo/site/", views.demo_site, name="demo-site"),
     path("health/", views.health_check, name="health"),
     path("metrics", scrape.metrics, name="metrics"),  # Prometheus (dashboard/scrape.py)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -24,6 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "boards": access.visible_boards(request.user),
         "live": access.live_scope(request.user) is not None,
         "screens": rules.may_use_screens(request.user),
+        "may_design": access.may_design(request.user),
     }
     return render(request, "metrics/home.html", context)
 
@@ -54,6 +56,9 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
         "boards": [boards.board_config(found)],
         "kiosk": request.GET.get("kiosk") == "1",
     }
+    if access.may_edit(request.user, found):
+        page["edit"] = reverse("designer-board", args=[found.slug])
+        page["slug"] = found.slug
     return render(request, "metrics/board.html", {"page": page, "title": page["title"]})
 
 
@@ -74,14 +79,19 @@ def display(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _trend(tile: Tile) -> JsonResponse:
-    since = timezone.now() - timedelta(hours=tile.trend_hours)
+    return trend_json(tile.metric, tile.category, tile.trend_hours)
+
+
+def trend_json(metric: Metric, category: str, hours: int) -> JsonResponse:
+    """A trend tile's samples (the caller has checked that the user may see them)."""
+    since = timezone.now() - timedelta(hours=hours)
     samples = Sample.objects.filter(
-        metric_id=tile.metric.metric_id, category=tile.category, at__gte=since
+        metric_id=metric.metric_id, category=category, at__gte=since
     ).order_by("at")
     points = list(samples.values_list("at", "value"))
     return JsonResponse(
         {
-            "unit": _unit(tile.metric),
+            "unit": _unit(metric),
             "t": [int(at.timestamp() * 1000) for at, _ in points],
             "v": [v for _, v in points],
         }

@@ -141,6 +141,12 @@ class Tile(models.Model):
     category = models.CharField(
         max_length=500, blank=True, help_text="For a value or trend tile; empty for NONE metrics."
     )
+    categories = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='For a breakdown: only these categories, e.g. ["Sales", "Support"]; '
+        "empty: every category of the metric.",
+    )
     title = models.CharField(max_length=200, blank=True, help_text="Default: the metric name.")
     format = models.CharField(max_length=10, choices=FORMATS, default="auto")
     width = models.PositiveSmallIntegerField(
@@ -192,6 +198,16 @@ class Tile(models.Model):
             for limits in self.targets.values()
         ):
             errors["targets"] = 'Use {"queue": {"warning": number, "critical": number}}.'
+        if not isinstance(self.categories, list) or not all(
+            isinstance(c, str) for c in self.categories
+        ):
+            errors["categories"] = "A list of category values (strings)."
+        elif self.categories and self.kind != "breakdown":
+            errors["categories"] = "Only a breakdown shows a list of categories."
+        elif self.categories and self.metric_id:
+            unlisted = [c for c in self.categories if c not in self.metric.categories]
+            if unlisted:
+                errors["categories"] = f"{self.metric.name} has no category {unlisted[0]!r}."
         if self.kind != "breakdown" and self.metric_id and self.category:
             metric = self.metric
             if metric.category_type != "NONE" and self.category not in metric.categories:
@@ -204,6 +220,14 @@ class Playlist(models.Model):
     """Boards shown in turn on one display."""
 
     name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who made it in the designer (a supervisor edits their own playlists).",
+    )
 
     def __str__(self) -> str:
         return self.name

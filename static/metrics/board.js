@@ -80,6 +80,8 @@
     node.append(el("div", "tile-title", tile.title), table);
     span(node, tile);
     const rows = new Map(); // category -> {row, parts}
+    // Chosen categories only (the server sends no others to a board; a preview gets more).
+    const only = tile.categories && tile.categories.length ? new Set(tile.categories) : null;
     function rowFor(category) {
       let entry = rows.get(category);
       if (!entry) {
@@ -97,7 +99,7 @@
       node,
       update(atMs, stale) {
         for (const [key, record] of records) {
-          if (key.startsWith(tile.metric_id + "\u001f")) rowFor(record.category);
+          if (key.startsWith(tile.metric_id + "\u001f") && (!only || only.has(record.category))) rowFor(record.category);
         }
         for (const [category, entry] of rows) {
           entry.raw = showValue(entry.row, entry.parts, records.get(keyOf(tile.metric_id, category)), tile, category, atMs, stale);
@@ -124,7 +126,7 @@
     const trendAxis = (values) => Object.assign(window.Charts.valueAxis(values, unit), { gridcolor: "rgba(128,128,128,.3)" });
     window.Charts.loadPlotly(root.dataset.plotly).then(async () => {
       if (disposed) return;
-      const response = await fetch(page.trend + tile.id + "/trend.json", { credentials: "same-origin" });
+      const response = await fetch(trendUrl(tile), { credentials: "same-origin" });
       const data = response.ok ? await response.json() : { unit: "count", t: [], v: [] };
       if (disposed) return; // redrawn meanwhile: this tile is no longer on the page
       unit = data.unit;
@@ -160,6 +162,13 @@
       if (drawn) window.Plotly.purge(plot);
     };
     return view;
+  }
+
+  function trendUrl(tile) {
+    if (!page.preview) return page.trend + tile.id + "/trend.json";
+    // An unsaved tile has no id: the designer's preview asks by metric and category.
+    const query = new URLSearchParams({ metric: tile.metric_id, category: tile.category, hours: tile.trend_hours });
+    return page.trend + "?" + query;
   }
 
   function span(node, tile) {
@@ -351,7 +360,17 @@
     } catch (error) { /* the server is down: keep trying */ }
   }
 
-  if (page.boards) render();
+  if (page.boards && page.boards.length) render();
+  if (page.preview) {
+    // The designer's preview: it posts the unsaved board here on every change, and the tiles
+    // are drawn from the All-metrics socket (only what this user may see live anyway).
+    window.addEventListener("message", (event) => {
+      if (event.origin !== location.origin || !event.data || event.data.type !== "preview") return;
+      page.boards = [event.data.board];
+      render();
+    });
+    window.parent.postMessage({ type: "preview-ready" }, location.origin);
+  }
   if (page.boards && page.boards.length > 1) setTimeout(rotate, (page.boards[0].seconds || 30) * 1000);
   live.open({
     onOpen: () => setConnection("connected", "Live"),
