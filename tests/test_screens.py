@@ -232,8 +232,11 @@ def test_a_supervisor_pairs_a_tv_by_its_code_then_revokes_it(stack, sales_floor,
     code = pairing_code(tv)
 
     person = browser.new_context().new_page()
-    log_in(person, base_url, "sally", path="/screens/send/?board=floor")
-    expect(person.get_by_label("What to show")).to_have_value("board:floor")  # preselected
+    # From the board (or its designer): "Send to a screen", the board preselected.
+    log_in(person, base_url, "sally", path="/boards/floor/")
+    person.get_by_role("link", name="Send to a screen").click()
+    expect(person).to_have_url(re.compile(r"/screens/send/\?board=floor$"))
+    expect(person.get_by_label("What to show")).to_have_value("board:floor")
     person.get_by_label("Code shown on the screen").fill(f" {code.lower()} ")  # as typed
     person.get_by_label("Name of the screen").fill("TV by the door")
     person.get_by_role("button", name="Send to the screen").click()
