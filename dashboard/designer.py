@@ -57,7 +57,7 @@ TILE_FIELDS = (
     "trend_hours",
 )
 MAX_TILES = 100
-NOT_YOURS = "Not one of your teams' queues or agents."
+NOT_YOURS = "Not a queue or agent of the teams this board is shared with."
 
 
 def _scope_errors(tile: Tile, scope: Scope) -> dict[str, str]:
@@ -110,7 +110,6 @@ def check(data: Any, *, user, board: Board | None) -> tuple[Board, list[Tile], l
     with every error found. Never trusts the browser: the scope and teams are the server's."""
     if not isinstance(data, dict):
         raise Refused({"form": "Send the board as a JSON object."})
-    scope = live_scope(user) or Scope(frozenset())
     errors: dict[str, Any] = {}
     board = board or Board(slug="")
     for field in BOARD_FIELDS:
@@ -121,6 +120,7 @@ def check(data: Any, *, user, board: Board | None) -> tuple[Board, list[Tile], l
     except ValidationError as error:
         errors.update({f: " ".join(m) for f, m in error.message_dict.items()})
     teams = _teams(data.get("teams", []), user, errors)
+    scope = board_scope(user, teams)
     raw_tiles = data.get("tiles", [])
     if not isinstance(raw_tiles, list) or len(raw_tiles) > MAX_TILES:
         raw_tiles, errors["form"] = [], f"At most {MAX_TILES} tiles, as a list."
@@ -136,6 +136,19 @@ def check(data: Any, *, user, board: Board | None) -> tuple[Board, list[Tile], l
     if errors:
         raise Refused(errors)
     return board, tiles, teams
+
+
+def board_scope(user, teams: list[Team]) -> Scope:
+    """What a board's tiles may show: staff anything; a supervisor only the queues and agents of
+    the teams it is shared with (all theirs). Their whole scope would not do: a supervisor of
+    Sales and Support could put Support's queue on a board that Sales' viewers see."""
+    if user.is_staff:
+        return Scope(None)
+    categories: set[str] = set()
+    for team in teams:
+        categories.update(team.queues)
+        categories.update(team.agents)
+    return Scope(frozenset(categories) & (live_scope(user) or Scope(frozenset())).categories)
 
 
 def _teams(ids: Any, user, errors: dict[str, Any]) -> list[Team]:

@@ -204,6 +204,21 @@ def test_a_supervisor_cannot_save_a_category_outside_their_scope(site, bad, fiel
     ]  # unchanged
 
 
+def test_a_board_shows_only_the_queues_of_the_teams_it_is_shared_with(site):
+    """Sally supervises Support too: still, Sales' board (which Vic views) takes no Support
+    queue; a board shared with both teams takes either."""
+    people, teams, _ = site
+    teams["Support"].supervisors.add(people["sally"])
+    sally = client_for(people["sally"])
+    refused = save(sally, "sales", [teams["Sales"].pk], [tile(category="Support")])
+    assert refused.status_code == 400
+    assert refused.json()["errors"]["tiles"]["0"]["category"] == (
+        "Not a queue or agent of the teams this board is shared with."
+    )
+    both = [teams["Sales"].pk, teams["Support"].pk]
+    assert save(sally, "sales", both, [tile(category="Support")]).status_code == 200
+
+
 def test_a_save_says_what_is_wrong_next_to_each_field(site):
     people, teams, _ = site
     admin = client_for(people["admin"])
