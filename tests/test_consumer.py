@@ -107,7 +107,8 @@ async def test_tiles_of_another_redis_database_never_arrive(redis_db, settings):
 
     communicator = await connect(await sync_to_async(session_headers)())
     await communicator.receive_json_from(timeout=5)
-    elsewhere = settings.REDIS_URL.rsplit("/", 1)[0] + "/3"
+    base, own = settings.REDIS_URL.rsplit("/", 1)
+    elsewhere = f"{base}/{3 if own != '3' else 4}"  # any database but the test's own
     foreign = [{**count_record("CIQGRP01", "Sales", 999, 5000), "seq": 1, "rseq": 1}]
     await live.get_redis().publish(fanout.topic(live.ALL_GROUP, elsewhere), json.dumps(foreign))
     assert await communicator.receive_nothing(timeout=0.5)
