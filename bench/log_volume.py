@@ -9,7 +9,8 @@ redis://127.0.0.1:6379/11; FLUSHDB before and after), opens the demo's TV link i
 Chromium, waits until its tiles are live, then keeps it open for --minutes and counts the lines
 honcho prints, per process. Start-up lines (until the board is live) are counted apart; the
 target applies to the minutes with the board open. Prints a table (and the most frequent line
-shapes, to see what speaks) and appends it to bench/RESULTS.md.
+shapes, to see what speaks) and appends it to bench/RESULTS.md; every line of the run is kept
+in .run/log-volume.log.
 
 tests/test_log_volume.py runs the same for 75 s in the suite.
 """
@@ -38,6 +39,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = "--no-sandbox --disable-gpu --disable-quic --no-first-run".split()
 CHROMIUM_ARGS += "--disable-background-networking --disable-component-update --disable-sync".split()
 TARGET_PER_MINUTE = 50
+RAW = ROOT / ".run" / "log-volume.log"  # every line of the last run, as honcho printed it
 # honcho's prefix: "16:10:02 worker.1   | text" (and "16:10:02 system     | web.1 started").
 HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (\S+?)(?:\.\d+)?\s+\| ?(.*)$")
 TV_LINK = re.compile(r"TV link[^:]*: (http\S+/display/\S+/)")
@@ -253,12 +255,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         env = system_env(web_port, emulator_port, redis_url, Path(folder) / "db.sqlite3")
         try:
-            counts, _, frames = measure(args.minutes * 60, env)
+            counts, run, frames = measure(args.minutes * 60, env)
         finally:
             store.flushdb()
+    RAW.parent.mkdir(exist_ok=True)
+    RAW.write_text("".join(f"{line.process} | {line.text}\n" for line in run.lines))
     day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = report(counts, frames, day)
     print(text)
+    print(f"every line of this run: {RAW}")
     if not args.no_record:
         with (ROOT / "bench" / "RESULTS.md").open("a", encoding="utf-8") as results:
             results.write("\n" + text)

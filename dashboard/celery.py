@@ -9,7 +9,7 @@ import logging
 import os
 import time
 
-from celery import Celery
+from celery import Celery, signals
 from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
@@ -20,6 +20,19 @@ app.conf.beat_scheduler = "dashboard.celery:SingletonScheduler"
 app.autodiscover_tasks()
 
 log = logging.getLogger(__name__)
+
+
+@signals.setup_logging.connect
+def use_django_logging(**_) -> None:
+    """The worker and beat log as every other process does (settings.LOGGING, from
+    dashboard/logconfig.py: LOG_LEVEL, LOG_FORMAT, token redaction, routine lines at DEBUG)
+    rather than by Celery's own setup; their --loglevel is not used."""
+    from django.conf import settings
+
+    from dashboard import logconfig
+
+    logconfig.apply(settings.LOGGING)
+
 
 BEAT_LEASE_KEY = "acr:beat:lease"
 BEAT_LEASE_MS = 10_000
