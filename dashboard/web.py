@@ -71,16 +71,12 @@ def main() -> None:
 
 def daphne_args(host: str, port: int) -> list[str]:
     """Daphne's command line for the same app, as close to uvicorn's settings as it goes: one
-    process (WEB_WORKERS does not apply), the same limit on a browser's message, the direct
-    peer as the client (no --proxy-headers: see run_uvicorn), no Server header. Its access
-    lines go through logging (dashboard.logfilters), so WEB_ACCESS_LOG and the token filter
-    apply as under uvicorn."""
-    return [
-        *("-b", host, "-p", str(port)),
-        *("--websocket-max-message-size", str(WS_MAX_BYTES)),
-        "--no-server-name",
-        APPLICATION,
-    ]
+    process (WEB_WORKERS does not apply), the direct peer as the client (no --proxy-headers:
+    see run_uvicorn), no Server header. Its message size limit stays its default (1 MiB):
+    autobahn applies it to what the server sends as well, and a snapshot is bigger than
+    WS_MAX_BYTES. Its access lines go through logging (dashboard.logfilters), so
+    WEB_ACCESS_LOG and the token filter apply as under uvicorn."""
+    return ["-b", host, "-p", str(port), "--no-server-name", APPLICATION]
 
 
 def run_daphne(host: str, port: int) -> None:
