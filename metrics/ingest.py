@@ -23,7 +23,7 @@ from django.conf import settings
 from metrics import live, records
 from metrics.acr import client
 from metrics.acr.clock import Bounds, estimate_offset, now_ms, value_bounds
-from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
+from metrics.acr.values import CatalogMetric, Initializing, PayloadError, parse_frame
 from metrics.models import Metric
 
 log = logging.getLogger(__name__)
@@ -262,6 +262,7 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
         _warn_once(f"upstream sent an unreadable value: {error}")
     answered = [i for i in wanted if i not in batch.rejected]
     await live.update_refused(batch.rejected, answered)
+    await _log_initializing(batch.response.initializing, answered)
     at = now_ms()
     await store_and_publish(
         records.value_records(batch.response.results, catalog, source="poll", now_ms=at)
@@ -272,6 +273,18 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
     )
     await _report("poll", failed_key="")
     return sorted({item.metric_id for item in batch.response.initializing})
+
+
+async def _log_initializing(items: list[Initializing], answered: list[str]) -> None:
+    """One line when the upstream starts initializing metrics (its 206), one when it is done
+    with them; not one per poll while it is."""
+    initializing = sorted({item.metric_id for item in items})
+    done = [i for i in answered if i not in initializing]
+    started, ended = await live.update_initializing(initializing, done)
+    if started:
+        log.info("upstream is initializing %d metrics (206): %s", len(started), ", ".join(started))
+    if ended:
+        log.info("upstream finished initializing %d metrics: %s", len(ended), ", ".join(ended))
 
 
 async def refresh_catalog() -> None:

@@ -124,8 +124,12 @@ async def test_a_websocket_401_waits_out_the_auth_pause(
     caplog.set_level(logging.DEBUG, logger="metrics.acr.stream")  # a repeated failure: DEBUG
     await control(upstream, "auth-key", {"key": "rotated-key", "disconnect": True})
 
-    def refusals():
-        return [r for r in caplog.records if "(401)" in r.getMessage()]
+    def refusals():  # handshakes refused (ingest also says once that the upstream broke)
+        return [
+            r
+            for r in caplog.records
+            if r.name == "metrics.acr.stream" and "(401)" in r.getMessage()
+        ]
 
     async def refused_once():
         return refusals()
