@@ -138,6 +138,11 @@ class Subscription:
                     return
                 self.answered_ids = list(self.subscribed_ids)  # no poll per retry from now on
             if status != self.blocked:
+                log.warning(
+                    "websockets are refused on the way (%d) while REST answers: polling carries "
+                    "every tile until a handshake succeeds",
+                    status,
+                )
                 await ingest.report_push_blocked(status)
                 self.blocked = status
         except (UpstreamError, RedisError) as exc:
