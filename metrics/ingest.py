@@ -143,7 +143,7 @@ async def sync_catalog() -> list[dict[str, Any]]:
                 # Optional (categories carry the names): a failing mapping call (refused,
                 # unreadable, 5xx, a timeout) keeps the names known before and never stops
                 # the catalog refresh.
-                log.info("agent names not refreshed: %s", exc)
+                _say_once(logging.INFO, f"agent names not refreshed: {exc}")
     except client.UpstreamError as exc:
         log.debug("catalog sync failed: %s", exc)  # a change of state is logged by _report
         await _report_failure(exc)
@@ -186,15 +186,15 @@ _undocumented_seen: set[tuple[str, str]] = set()
 _warned: set[str] = set()
 
 
-def _warn_once(text: str) -> None:
-    """A warning this process has not given yet: the same unreadable value, sent at every poll,
-    is one line, not one every few seconds."""
+def _say_once(level: int, text: str) -> None:
+    """A line this process has not written yet: the same unreadable value at every poll, or the
+    same refused agent mapping at every catalog refresh, is one line, not one a minute."""
     if text in _warned:
         return
     if len(_warned) > 1000:  # many distinct ones: start over rather than grow for ever
         _warned.clear()
     _warned.add(text)
-    log.warning("%s", text)
+    log.log(level, "%s", text)
 
 
 def _log_undocumented(new_records: list[records.Record]) -> None:
@@ -259,7 +259,7 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
         await _report_failure(exc)
         raise
     for error in batch.response.errors:
-        _warn_once(f"upstream sent an unreadable value: {error}")
+        _say_once(logging.WARNING, f"upstream sent an unreadable value: {error}")
     answered = [i for i in wanted if i not in batch.rejected]
     await live.update_refused(batch.rejected, answered)
     await _log_initializing(batch.response.initializing, answered)
