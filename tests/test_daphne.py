@@ -26,12 +26,20 @@ def set_queue(emulator, category: str, count: int) -> None:
     )
 
 
+def web_log() -> list[dict]:
+    """The web process's lines: every one a JSON object (LOG_FORMAT=json holds under Daphne)."""
+    return [json.loads(line) for line in (LOGS / "web.log").read_text().splitlines()]
+
+
 @pytest.fixture
 def daphne_stack(processes, redis_db, settings):
-    base_url, emulator = start_stack(processes, settings.REDIS_URL, WEB_SERVER="daphne")
+    base_url, emulator = start_stack(
+        processes, settings.REDIS_URL, WEB_SERVER="daphne", LOG_FORMAT="json", WEB_ACCESS_LOG="1"
+    )
     # Served by Daphne indeed, not uvicorn.
-    log = (LOGS / "web.log").read_text()
-    assert "daphne.server: Listening on TCP address" in log and "uvicorn" not in log.lower()
+    lines = web_log()
+    assert any(line["logger"] == "daphne.server" for line in lines)
+    assert not [line for line in lines if line["logger"].startswith("uvicorn")]
     return base_url, emulator
 
 
@@ -87,6 +95,10 @@ def test_a_websocket_served_by_daphne_gets_a_snapshot_then_live_updates(daphne_s
                 break
     assert record["value"]["count"] == 23 and record["state"] == "live"
     assert message["server_time_ms"] > 0 and record["seq"] > 0
+    # Daphne's access lines went through logging: JSON, and the TV's token redacted.
+    access = [line["message"] for line in web_log() if line["logger"] == "daphne.access"]
+    assert any("WSCONNECT /ws/display/***/" in text for text in access)
+    assert tv_link not in (LOGS / "web.log").read_text()
 
 
 def snapshot(ws_url: str, origin: str) -> dict:
