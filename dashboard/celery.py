@@ -9,7 +9,7 @@ import logging
 import os
 import time
 
-from celery import Celery
+from celery import Celery, bootsteps, signals
 from celery.beat import PersistentScheduler
 
 from metrics import observability
@@ -24,9 +24,62 @@ observability.connect_celery_signals()  # task durations and failures, in one pl
 
 log = logging.getLogger(__name__)
 
+
+@signals.setup_logging.connect
+def use_django_logging(**_) -> None:
+    """The worker and beat log as every other process does (settings.LOGGING, from
+    dashboard/logconfig.py: LOG_LEVEL, LOG_FORMAT, token redaction, routine lines at DEBUG)
+    rather than by Celery's own setup; their --loglevel is not used."""
+    from django.conf import settings
+
+    from dashboard import logconfig
+
+    logconfig.apply(settings.LOGGING)
+
+
 BEAT_LEASE_KEY = "acr:beat:lease"
 BEAT_LEASE_MS = 10_000
 BEAT_RENEW_SECONDS = 2.0
+
+
+def _heartbeat_client():
+    import redis
+    from django.conf import settings
+
+    # A short timeout: a heartbeat must not hold up the loop that writes it for long.
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _now_ms() -> int:
+    from metrics.acr.clock import now_ms
+
+    return now_ms()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """The worker's heartbeat (metrics.heartbeat), written by a timer of its consumer's event
+    loop: it stops when the process dies or its loop hangs, not merely when a thread lives."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}  # once tasks are being consumed
+
+    def __init__(self, parent, **kwargs) -> None:
+        super().__init__(parent, **kwargs)
+        self.timer_ref = None
+
+    def start(self, parent) -> None:
+        from metrics.heartbeat import BEAT_SECONDS, Heartbeat
+
+        heart, client = Heartbeat("worker"), _heartbeat_client()
+        beat = lambda: heart.beat(client, _now_ms())  # noqa: E731
+        beat()
+        self.timer_ref = parent.timer.call_repeatedly(BEAT_SECONDS, beat)
+
+    def stop(self, parent) -> None:
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+
+
+app.steps["consumer"].add(WorkerHeartbeat)
 
 
 class SingletonScheduler(PersistentScheduler):
@@ -36,6 +89,8 @@ class SingletonScheduler(PersistentScheduler):
         self.leased: bool | None = None  # None: not asked yet
         self.lease_checked = 0.0
         self._lease = None
+        self._heart = None
+        self.beat_at = 0.0
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs) -> float:
@@ -45,9 +100,22 @@ class SingletonScheduler(PersistentScheduler):
             if leased != self.leased:
                 log.info("beat lease %s", "held: sending the schedule" if leased else "elsewhere")
             self.leased = leased
+        self._heartbeat()
         if not self.leased:
             return BEAT_RENEW_SECONDS
         return min(super().tick(*args, **kwargs), BEAT_RENEW_SECONDS)
+
+    def _heartbeat(self) -> None:
+        """Beat's heartbeat (metrics.heartbeat), active or standby: tick runs every 2 s at most."""
+        from metrics.heartbeat import BEAT_SECONDS, Heartbeat
+
+        if time.monotonic() - self.beat_at < BEAT_SECONDS:
+            return
+        self.beat_at = time.monotonic()
+        if self._heart is None:
+            self._heart = (Heartbeat("beat"), _heartbeat_client())
+        heart, client = self._heart
+        heart.beat(client, _now_ms(), lease="held" if self.leased else "elsewhere")
 
     def _hold_lease(self) -> bool:
         """Renews the lease while this beat holds it, else tries to take it."""

@@ -52,3 +52,33 @@ def route_daphne_access_log() -> None:
         access.info('%s "%s" %s %s', host, request, status or "-", length or "-")
 
     AccessLogGenerator.write_entry = write_entry
+
+
+class NoClientErrorTraceback(logging.Filter):
+    """A refused or bad request (403 PermissionDenied, 400 BadRequest, a bad Host header) is the
+    client's doing: Django logs it with the exception's traceback, which says nothing about our
+    code and makes one refusal look like a crash. The line stays, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class RoutineBeatLines(logging.Filter):
+    """Leaves out beat's "Scheduler: Sending due task" (a line per task sent: every 5 s for the
+    polls alone); its other lines (start-up, errors) stay. LOG_LEVEL=DEBUG keeps them all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Scheduler: Sending due task")
+
+
+class QuietHealthProbes(logging.Filter):
+    """Leaves out django.request's line for a /health/ probe answered 503: a monitor asks every
+    few seconds, and what broke is logged once, when it broke (metrics.ingest)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        return getattr(request, "path", "") != "/health/"

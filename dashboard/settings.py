@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.logconfig import access_log_on, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -344,25 +346,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dashboard@localhost"
 # multicast and reserved addresses are refused either way.
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # Every line passes RedactTokens: no display token or auth_token= value in any log.
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_tokens"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "filters": {
-        "quiet_hits": {"()": "dashboard.web.QuietHits"},
-        "redact_tokens": {"()": "dashboard.logfilters.RedactTokens"},
-    },
-    "loggers": {"uvicorn.access": {"filters": ["quiet_hits"]}},
-}
+# Logs (dashboard/logconfig.py): one line per state change (polls, task successes and HTTP
+# client requests at DEBUG), plain text or LOG_FORMAT=json, every line without tokens. The web
+# server's access log only with WEB_ACCESS_LOG=1.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT, access_log=access_log_on(os.environ))
+LOGGING_CONFIG = "dashboard.logconfig.apply"
 
 # Behind TLS (the default in production): HTTPS only, HSTS, secure cookies. `make run` serves
 # plain http on this machine and sets SECURE_HTTPS=0.

@@ -23,7 +23,7 @@ from django.conf import settings
 from metrics import live, observability, records
 from metrics.acr import client
 from metrics.acr.clock import Bounds, estimate_offset, now_ms, value_bounds
-from metrics.acr.values import CatalogMetric, PayloadError, parse_frame
+from metrics.acr.values import CatalogMetric, Initializing, PayloadError, parse_frame
 from metrics.models import Metric
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,33 @@ async def _report(field: str, error: str = "", **extra: str | int) -> None:
     fields: dict[str, str | int] = {f"{field}_error": error, **extra}
     if not error:
         fields[f"{field}_ok_ms"] = now_ms()
+    before = await live.read_status() if field == "poll" else None
     status = await live.update_status(**fields)
+    if before is not None:
+        log_poll_change(before["poll_error"], error, before["poll_ok_ms"], now_ms())
     await live.publish({"type": "status.update", "status": status})
+
+
+def poll_change(was: str, now: str, last_ok_ms: int, at_ms: int) -> tuple[int, str] | None:
+    """The log line (level, text) when the upstream's REST answers change state: it broke, it
+    fails differently, it recovered (and after how long). None while nothing changed: a poll
+    that fails or succeeds as the one before says nothing (the status page shows each)."""
+    if now == was:
+        return None
+    if not now:
+        text = "upstream recovered: REST answers again"
+        if last_ok_ms:
+            text += f" ({(at_ms - last_ok_ms) / 1000:.0f} s after the last good answer)"
+        return logging.INFO, text
+    if not was:
+        return logging.WARNING, f"upstream broke: {now}"
+    return logging.WARNING, f"upstream still failing, now: {now}"
+
+
+def log_poll_change(was: str, now: str, last_ok_ms: int, at_ms: int) -> None:
+    change = poll_change(was, now, last_ok_ms, at_ms)
+    if change is not None:
+        log.log(*change)
 
 
 async def sync_catalog() -> list[dict[str, Any]]:
@@ -118,9 +143,9 @@ async def sync_catalog() -> list[dict[str, Any]]:
                 # Optional (categories carry the names): a failing mapping call (refused,
                 # unreadable, 5xx, a timeout) keeps the names known before and never stops
                 # the catalog refresh.
-                log.info("agent names not refreshed: %s", exc)
+                _say_once(logging.INFO, f"agent names not refreshed: {exc}")
     except client.UpstreamError as exc:
-        log.error("catalog sync failed: %s", exc)
+        log.debug("catalog sync failed: %s", exc)  # a change of state is logged by _report
         await _report_failure(exc)
         raise
     await live.update_status(catalog_ok_ms=now_ms())
@@ -158,6 +183,18 @@ async def auth_paused() -> bool:
 
 
 _undocumented_seen: set[tuple[str, str]] = set()
+_warned: set[str] = set()
+
+
+def _say_once(level: int, text: str) -> None:
+    """A line this process has not written yet: the same unreadable value at every poll, or the
+    same refused agent mapping at every catalog refresh, is one line, not one a minute."""
+    if text in _warned:
+        return
+    if len(_warned) > 1000:  # many distinct ones: start over rather than grow for ever
+        _warned.clear()
+    _warned.add(text)
+    log.log(level, "%s", text)
 
 
 def _log_undocumented(new_records: list[records.Record]) -> None:
@@ -203,7 +240,8 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
     Returns the ids the upstream is still initializing, which the caller polls again soon.
     """
     if await auth_paused():
-        log.warning("not polling: the upstream refused this auth key; fix ACR_AUTH_KEY")
+        # Said once, when the 401 came ("upstream broke: ... (401)"), not at every skipped poll.
+        log.debug("not polling: the upstream refused this auth key; fix ACR_AUTH_KEY")
         return []
     catalog = await catalog_by_id()
     if ids is None:
@@ -217,13 +255,14 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
         async with upstream_client() as http:
             batch = await client.fetch_values(http, wanted, set(catalog))
     except client.UpstreamError as exc:
-        log.error("values poll failed: %s", exc)
+        log.debug("values poll failed: %s", exc)  # a change of state is logged by _report
         await _report_failure(exc)
         raise
     for error in batch.response.errors:
-        log.warning("upstream sent an unreadable value: %s", error)
+        _say_once(logging.WARNING, f"upstream sent an unreadable value: {error}")
     answered = [i for i in wanted if i not in batch.rejected]
     await live.update_refused(batch.rejected, answered)
+    await _log_initializing(batch.response.initializing, answered)
     at = now_ms()
     await store_and_publish(
         records.value_records(batch.response.results, catalog, source="poll", now_ms=at)
@@ -234,6 +273,18 @@ async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str
     )
     await _report("poll", failed_key="")
     return sorted({item.metric_id for item in batch.response.initializing})
+
+
+async def _log_initializing(items: list[Initializing], answered: list[str]) -> None:
+    """One line when the upstream starts initializing metrics (its 206), one when it is done
+    with them; not one per poll while it is."""
+    initializing = sorted({item.metric_id for item in items})
+    done = [i for i in answered if i not in initializing]
+    started, ended = await live.update_initializing(initializing, done)
+    if started:
+        log.info("upstream is initializing %d metrics (206): %s", len(started), ", ".join(started))
+    if ended:
+        log.info("upstream finished initializing %d metrics: %s", len(ended), ", ".join(ended))
 
 
 async def refresh_catalog() -> None:

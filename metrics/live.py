@@ -39,6 +39,7 @@ AGENTS = PREFIX + "agents"
 CLOCK_BOUNDS = PREFIX + "clock:bounds"
 LEASE = PREFIX + "subscriber:lease"
 REFUSED = PREFIX + "refused"
+INITIALIZING = PREFIX + "initializing"
 CLOCK_BOUNDS_KEPT = 40
 
 # Groups: every record update goes to its metric's group and to ALL_GROUP (the All-metrics
@@ -363,6 +364,23 @@ async def update_refused(refused: dict[str, str], answered: list[str]) -> dict[s
         pipe.hgetall(REFUSED)
         *_, now_refused = await pipe.execute()
     return now_refused
+
+
+async def update_initializing(
+    initializing: list[str], answered: list[str]
+) -> tuple[list[str], list[str]]:
+    """Keeps which metrics the upstream says it is still initializing (206); returns (started,
+    ended): those it newly says so of, and those of `answered` it no longer does. Per member,
+    so that two polls at once never both report the same change."""
+    async with get_redis().pipeline(transaction=False) as pipe:
+        for metric_id in initializing:
+            pipe.sadd(INITIALIZING, metric_id)
+        for metric_id in answered:
+            pipe.srem(INITIALIZING, metric_id)
+        changed = await pipe.execute()
+    started = [i for i, c in zip(initializing, changed, strict=False) if c]
+    ended = [i for i, c in zip(answered, changed[len(initializing) :], strict=False) if c]
+    return started, ended
 
 
 async def read_refused() -> dict[str, str]:

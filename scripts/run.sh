@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: prepare everything a fresh machine lacks, then start every process under honcho.
 # Honours ACR_BASE_URL, ACR_AUTH_KEY, REDIS_URL, DATABASE_URL, DJANGO_SECRET_KEY, DJANGO_DEBUG,
-# ALLOWED_HOSTS, WEB_HOST, WEB_PORT (or PORT), DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD.
+# ALLOWED_HOSTS, WEB_HOST, WEB_PORT (or PORT), DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD;
+# every process also reads WEB_SERVER (uvicorn or daphne), LOG_LEVEL, LOG_FORMAT, WEB_ACCESS_LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .run

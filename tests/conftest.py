@@ -230,21 +230,33 @@ def stack_env(emulator: Emulator, redis_url: str) -> dict[str, str]:
     )
 
 
-def start_web(processes: Processes, env: dict[str, str], port: int) -> subprocess.Popen:
-    """The web process on `port` (again, to restart it after a test stopped it)."""
-    return processes.start("web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port)})
+def start_web(
+    processes: Processes, env: dict[str, str], port: int, **web_env: str
+) -> subprocess.Popen:
+    """The web process on `port` (again, to restart it after a test stopped it); `web_env`
+    for it alone (WEB_SERVER="daphne")."""
+    return processes.start(
+        "web", web_command(), {**env, **WEB_ENV, "WEB_PORT": str(port), **web_env}
+    )
 
 
-def start_stack(processes, redis_url: str, *emulator_args: str, env: dict[str, str] | None = None):
+def start_stack(
+    processes,
+    redis_url: str,
+    *emulator_args: str,
+    env: dict[str, str] | None = None,
+    **web_env: str,
+):
     """The whole system on free ports (every process also given `env`); returns (base URL,
-    emulator)."""
+    emulator). `web_env`: the web process's own variables (WEB_SERVER="daphne",
+    WEB_ACCESS_LOG="1")."""
     emulator = start_emulator(
         processes, "--scenario", "static", "--init-seconds", "1", *emulator_args
     )
     port = free_port()
     env = {**stack_env(emulator, redis_url), **(env or {})}
     python = [sys.executable, "-m"]
-    web = start_web(processes, env, port)
+    web = start_web(processes, env, port, **web_env)
     processes.start(
         "worker",
         [

@@ -33,10 +33,20 @@ def test_every_process_runs_with_https_only_and_believes_only_the_proxy(name):
     assert env["CSRF_TRUSTED_ORIGINS"].startswith("https://")
 
 
-def test_the_services_that_others_wait_for_say_when_they_are_healthy():
-    for name in ("proxy", "postgres", "redis", "web"):
-        assert SERVICES[name]["healthcheck"]["test"], name
+def test_every_long_running_service_says_when_it_is_healthy():
+    one_shot = {"migrate"}
+    for name, service in SERVICES.items():
+        if name not in one_shot:
+            assert service["healthcheck"]["test"], name
     assert SERVICES["web"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "subscriber"])
+def test_the_processes_are_checked_by_the_healthcheck_command(name):
+    """Each asks `manage.py healthcheck` about itself (tests/test_healthcheck.py runs it
+    against real processes)."""
+    test = SERVICES[name]["healthcheck"]["test"]
+    assert test == ["CMD", "python", "manage.py", "healthcheck", name]
 
 
 def test_the_emulator_runs_only_in_the_demo_profile():

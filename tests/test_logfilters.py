@@ -19,6 +19,7 @@ from tests.conftest import (
     database_url,
     free_port,
     stack_env,
+    start_stack,
     start_web,
     wait_for_port,
     wait_until,
@@ -95,11 +96,18 @@ def lines_holding(token: str, names: list[str]) -> list[str]:
     ]
 
 
+@pytest.fixture
+def access_logged_stack(processes, redis_db, settings):
+    """The whole system, its web server writing its access log (WEB_ACCESS_LOG=1: off by
+    default), where display tokens would otherwise show."""
+    return start_stack(processes, settings.REDIS_URL, WEB_ACCESS_LOG="1")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_no_log_line_of_a_session_with_a_tv_reconnecting_holds_its_token(
-    tv_link, stack, processes, settings, browser
+    tv_link, access_logged_stack, processes, settings, browser
 ):
-    base_url, emulator = stack
+    base_url, emulator = access_logged_stack
     port = int(base_url.rsplit(":", 1)[1])
     connected = []  # the TV's sockets that got a frame (attempts while the server is down get none)
     tv = browser.new_page()
@@ -116,7 +124,9 @@ def test_no_log_line_of_a_session_with_a_tv_reconnecting_holds_its_token(
     web = processes.named("web")
     web.terminate()
     web.wait()
-    restarted = start_web(processes, stack_env(emulator, settings.REDIS_URL), port)
+    restarted = start_web(
+        processes, stack_env(emulator, settings.REDIS_URL), port, WEB_ACCESS_LOG="1"
+    )
     wait_for_port(port, restarted, "web")
     # (Playwright delivers its events only inside its own calls: wait in one.)
     reconnected = lambda: tv.wait_for_timeout(50) or len(connected) >= 2  # noqa: E731
@@ -140,6 +150,7 @@ def test_daphne_logs_no_display_token_either(tv_link, processes, redis_db, setti
         "DJANGO_SETTINGS_MODULE": "dashboard.test_settings",
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "WEB_ACCESS_LOG": "1",
     }
     daphne = processes.start("daphne", daphne_command(port), env)
     wait_for_port(port, daphne, "daphne")

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 
 import httpx
 import pytest
@@ -159,3 +160,22 @@ def test_a_rotated_key_stops_polling_loudly_and_resumes_with_the_new_key(
     assert upstream.stats()["requests"]["values"] == asked + 1
     assert redis_db.hget("acr:status", "poll_error") == ""
     assert {r["state"] for r in tiles(redis_db).values()} == {"live"}
+
+
+def test_the_upstream_initializing_is_logged_when_it_starts_and_ends_not_per_poll(
+    upstream, redis_db, caplog
+):
+    caplog.set_level(logging.INFO, logger="metrics.ingest")
+    initializing = tasks.poll_values()
+    tasks.poll_values(initializing)  # still initializing: nothing new to say
+    started = [r for r in caplog.records if "is initializing" in r.getMessage()]
+    assert len(started) == 1
+    assert started[0].getMessage().startswith(f"upstream is initializing {len(initializing)}")
+
+    wait_until_ready(upstream, initializing)
+    tasks.poll_values(initializing)
+    tasks.poll_values()  # ready and answering: nothing new to say
+    ended = [r for r in caplog.records if "finished initializing" in r.getMessage()]
+    assert [r.getMessage() for r in ended] == [
+        f"upstream finished initializing {len(initializing)} metrics: {', '.join(initializing)}"
+    ]

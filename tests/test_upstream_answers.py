@@ -124,8 +124,12 @@ async def test_a_websocket_401_waits_out_the_auth_pause(
     caplog.set_level(logging.DEBUG, logger="metrics.acr.stream")  # a repeated failure: DEBUG
     await control(upstream, "auth-key", {"key": "rotated-key", "disconnect": True})
 
-    def refusals():
-        return [r for r in caplog.records if "(401)" in r.getMessage()]
+    def refusals():  # handshakes refused (ingest also says once that the upstream broke)
+        return [
+            r
+            for r in caplog.records
+            if r.name == "metrics.acr.stream" and "(401)" in r.getMessage()
+        ]
 
     async def refused_once():
         return refusals()
@@ -140,7 +144,8 @@ async def test_a_websocket_401_waits_out_the_auth_pause(
     assert time.monotonic() - refused_at < 6 + 5
 
 
-async def test_blocked_websockets_leave_polling_in_charge_and_say_so(upstream, subscriber):
+async def test_blocked_websockets_leave_polling_in_charge_and_say_so(upstream, subscriber, caplog):
+    caplog.set_level(logging.INFO, logger="metrics")
     await control(upstream, "faults", {"refuse_websockets": 403})
     await ingest.poll_values()  # the scheduled poll
 
@@ -154,6 +159,8 @@ async def test_blocked_websockets_leave_polling_in_charge_and_say_so(upstream, s
     report = await health.read_health()
     assert report["status"] == "degraded"
     assert report["upstream"]["websocket_blocked"] == 403
+    said = [r.getMessage() for r in caplog.records if "refused on the way" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("websockets are refused on the way (403)")
     await control(upstream, "faults", {"refuse_websockets": None})
     await eventually(lambda: _ws_open(upstream, 1), timeout=20, what="the websocket back")
 

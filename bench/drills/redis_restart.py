@@ -68,9 +68,12 @@ async def drill(args: argparse.Namespace) -> list[Result]:
             web = watch.first(back, "/health/", lambda text: text.startswith("200"))
             polls = requests.between(back, time.monotonic())
             stats = await stack.emulator.stats()
-            wall_back = time.time() - (time.monotonic() - back)
+            # Active again after the outage: counted from the stop, not from `back` (the
+            # subscriber may take the lease within the milliseconds before the drill sees the
+            # port open, and was then wrongly counted as never active again).
+            wall_stopped = time.time() - (time.monotonic() - stopped)
             resubscribed = any(
-                _logged_after(stack.log(name), ACTIVE_LINE, wall_back) for name in ["subscriber"]
+                _logged_after(stack.log(name), ACTIVE_LINE, wall_stopped) for name in ["subscriber"]
             )
         finally:
             if requests.task:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import secrets
 import time
 
@@ -106,6 +107,7 @@ async def run(args: argparse.Namespace, mode: str) -> list[Result]:
                 return [failed(name, mode, seconds, "the board never became all live", stack)]
             await asyncio.sleep(3)
             fault_at = time.monotonic()
+            logs_from = log_sizes(stack)
             watch.mark(f"inject: {mode}")
             await inject(stack, mode)
             await during(stack, mode, truth, seconds, watch)
@@ -116,10 +118,31 @@ async def run(args: argparse.Namespace, mode: str) -> list[Result]:
             await asyncio.sleep(3)  # nothing must flap back
         finally:
             await stop_watching(client, watch, task)
-        return [judge(name, mode, seconds, watch, fault_at, back_at, recovered, stack)]
+        said = state_lines(stack, logs_from)
+        return [judge(name, mode, seconds, watch, fault_at, back_at, recovered, stack, said)]
 
 
-def judge(name, mode, seconds, watch, fault_at, back_at, recovered, stack) -> Result:
+# The processes that talk to the upstream, and the lines that tell an operator of its state.
+UPSTREAM_SIDE = ("worker", "subscriber")
+STATE_LINE = re.compile(r" (WARNING|ERROR|CRITICAL) |upstream recovered|subscribed to ")
+
+
+def log_sizes(stack: Stack) -> dict[str, int]:
+    return {name: len(stack.log(name)) for name in UPSTREAM_SIDE}
+
+
+def state_lines(stack: Stack, since: dict[str, int]) -> list[str]:
+    """What the worker and the subscriber logged from `since` (offsets in their logs): with the
+    logs quieted, a line per change of state, nothing per poll."""
+    return [
+        f"{name}: {line}"
+        for name in UPSTREAM_SIDE
+        for line in stack.log(name)[since[name] :].splitlines()
+        if STATE_LINE.search(line)
+    ]
+
+
+def judge(name, mode, seconds, watch, fault_at, back_at, recovered, stack, said) -> Result:
     reason_at = watch.first(fault_at, "banner", lambda text: "Upstream:" in text)
     reasons = list(
         dict.fromkeys(
@@ -152,8 +175,12 @@ def judge(name, mode, seconds, watch, fault_at, back_at, recovered, stack) -> Re
     }
     if mode in CUT_OFF:
         checks[f"stale within {STALE_S + 5:g} s"] = stale_in_time
+    checks["the log says what broke"] = any("upstream broke" in line for line in said)
+    checks["the log says when it recovered"] = any("upstream recovered" in line for line in said)
     details = [f"{'ok' if ok else 'NOT MET'}: {check}" for check, ok in checks.items()]
     details += [f"wrong: {text}" for _, text in after_fault[:3]]
+    details.append(f"log lines of state (worker, subscriber) from the injection: {len(said)}")
+    details += [f"log: {line[:180]}" for line in said[:12]]
     details.append(f"logs: {stack.dir}")
     details.append("timeline (s from the injection):\n" + watch.transcript(fault_at))
     return Result(

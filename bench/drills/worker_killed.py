@@ -203,7 +203,9 @@ async def beats_phase(stack: Stack, requests: Requests, window: float) -> Result
 
 
 async def drill(args: argparse.Namespace) -> list[Result]:
-    async with Stack("worker_killed") as stack:
+    # LOG_LEVEL=DEBUG: this drill reads the per-task lines ("Task ... received", "succeeded")
+    # and beat's "Sending due task" lines, which are DEBUG since the logs were quieted.
+    async with Stack("worker_killed", LOG_LEVEL="DEBUG") as stack:
         await stack.start()
         truth = Truth(BOARD_TILES)
         client, watch, task = await watch_board(stack, truth, list(BOARD_TILES))

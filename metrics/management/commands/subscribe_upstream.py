@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
-from metrics import ingest, live, observability
+from metrics import heartbeat, ingest, live, observability
 from metrics.acr import stream
 from metrics.acr.client import UpstreamError
-from metrics.acr.clock import Bounds
+from metrics.acr.clock import Bounds, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,11 @@ class Subscription:
                     return
                 self.answered_ids = list(self.subscribed_ids)  # no poll per retry from now on
             if status != self.blocked:
+                log.warning(
+                    "websockets are refused on the way (%d) while REST answers: polling carries "
+                    "every tile until a handshake succeeds",
+                    status,
+                )
                 await ingest.report_push_blocked(status)
                 self.blocked = status
         except (UpstreamError, RedisError) as exc:
@@ -263,4 +268,17 @@ async def run_until_terminated() -> None:
 
     task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run()
+    alive = asyncio.create_task(heartbeat_forever())
+    try:
+        await run()
+    finally:
+        alive.cancel()
+
+
+async def heartbeat_forever() -> None:
+    """This process's heartbeat (metrics.heartbeat: `manage.py healthcheck subscriber`), active
+    or standby, from the event loop that does the work: a hung loop lets it expire."""
+    heart = heartbeat.Heartbeat("subscriber")
+    while True:
+        await heart.abeat(live.get_redis(), now_ms())
+        await asyncio.sleep(heartbeat.BEAT_SECONDS)
