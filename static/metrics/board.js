@@ -124,18 +124,25 @@
     let unit = "count";
     let ticks = "";
     const trendAxis = (values) => Object.assign(window.Charts.valueAxis(values, unit), { gridcolor: "rgba(128,128,128,.3)" });
+    // The tile's whole window, ending now, on the site's wall clock: with few or no samples yet
+    // Plotly would otherwise pick a range of its own (one repeated "00:00" per tick).
+    const timeRange = () => {
+      const now = live.serverNow();
+      return [F.wallClock(now - tile.trend_hours * 3600000), F.wallClock(now)];
+    };
     window.Charts.loadPlotly(root.dataset.plotly).then(async () => {
       if (disposed) return;
       const response = await fetch(trendUrl(tile), { credentials: "same-origin" });
       const data = response.ok ? await response.json() : { unit: "count", t: [], v: [] };
       if (disposed) return; // redrawn meanwhile: this tile is no longer on the page
       unit = data.unit;
-      ticks = String(trendAxis(data.v).tickvals);
+      ticks = JSON.stringify(trendAxis(data.v));
       const colour = getComputedStyle(document.body).color;
       // Times on the site's wall clock (the TV's own zone may be anything).
       window.Plotly.newPlot(plot, [{ x: data.t.map((t) => F.wallClock(t)), y: data.v, mode: "lines", line: { width: 3 } }], {
         margin: { l: 55, r: 10, t: 5, b: 25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-        font: { color: colour }, xaxis: { type: "date", tickformat: "%H:%M", gridcolor: "rgba(128,128,128,.3)" },
+        font: { color: colour, size: 14 },
+        xaxis: { type: "date", tickformat: "%H:%M", range: timeRange(), nticks: 7, gridcolor: "rgba(128,128,128,.3)" },
         yaxis: trendAxis(data.v), showlegend: false,
       }, { staticPlot: true, displayModeBar: false, responsive: true });
       drawn = true;
@@ -147,12 +154,14 @@
       if (drawn && !stale && raw !== null && atMs - lastPoint >= 10000) {
         lastPoint = atMs;
         window.Plotly.extendTraces(plot, { x: [[F.wallClock(live.serverNow())]], y: [[raw]] }, [0], maxPoints);
-        // A duration that outgrew its ticks (or fell well below them) gets new ones.
+        // The window moves on; a value that outgrew its ticks (or fell well below them) gets new ones.
+        const layout = { "xaxis.range": timeRange() };
         const axis = trendAxis(plot.data[0].y);
-        if (unit === "ms" && String(axis.tickvals) !== ticks) {
-          ticks = String(axis.tickvals);
-          window.Plotly.relayout(plot, { yaxis: axis });
+        if (JSON.stringify(axis) !== ticks) {
+          ticks = JSON.stringify(axis);
+          layout.yaxis = axis;
         }
+        window.Plotly.relayout(plot, layout);
       }
       return raw;
     };

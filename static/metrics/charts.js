@@ -23,7 +23,11 @@ window.Charts = (() => {
   // counts get plain numbers (no "60k").
   function valueAxis(values, unit) {
     const axis = { rangemode: "tozero", exponentformat: "none", separatethousands: true };
-    if (unit !== "ms") return axis;
+    if (unit !== "ms") {
+      // Calls are whole: below 5, a tick per call (Plotly would put ticks at 0.5 and draw "1" twice).
+      const most = values.reduce((a, v) => (v !== null && v !== undefined && v > a ? v : a), 0);
+      return most < 5 ? Object.assign(axis, { tickmode: "linear", tick0: 0, dtick: 1, range: [0, Math.max(most, 1) * 1.1] }) : Object.assign(axis, { tickformat: ",d" });
+    }
     const top = values.reduce((a, v) => (v !== null && v !== undefined && v > a ? v : a), 1000);
     const step = STEPS.find((s) => top / s <= 6) || Math.ceil(top / 6 / 86400000) * 86400000;
     const fmt = top >= 3600000 ? "hmmss" : "mmss";
