@@ -229,3 +229,37 @@ def test_screenshots_of_the_designer(stack, showcase_board, browser, tmp_path):
     folder = screenshot_folder(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / "designer.png"), full_page=True)
+
+
+@pytest.fixture
+def vic(sales_board):
+    """Vic views the Sales board: sees it, may change nothing."""
+    user = get_user_model().objects.create_user("vic", password=PASSWORD)
+    Team.objects.get(name="Sales").viewers.add(user)
+    return user
+
+
+def test_a_viewer_sees_the_board_but_no_way_to_change_it(stack, sales_board, vic, page):
+    base_url, _ = stack
+    log_in(page, base_url, "vic", path="/boards/sales-floor/")
+    expect(page.locator(".tile").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_role("link", name="Edit this board")).to_have_count(0)
+    expect(page.get_by_role("link", name="Send to a screen")).to_have_count(0)
+    page.goto(base_url + "/")
+    expect(page.get_by_role("link", name="Sales floor")).to_be_visible()
+    for name in ("Board designer", "Playlists", "Screens", "Public widgets"):
+        expect(page.get_by_role("link", name=name)).to_have_count(0)
+    # Typed by hand, the designer's addresses refuse too.
+    for path, status in (
+        ("/designer/", 403),
+        ("/designer/boards/sales-floor/", 403),
+        ("/designer/playlists/", 403),
+        ("/designer/boards/no-such-board/", 404),
+        ("/screens/", 403),
+        ("/screens/send/?board=sales-floor", 403),
+        ("/widgets/", 403),
+    ):
+        response = page.goto(base_url + path)
+        assert response.status == status, path
+    page.goto(base_url + "/designer/")
+    expect(page.get_by_role("heading", name="You may not see this page")).to_be_visible()
