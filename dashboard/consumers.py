@@ -125,6 +125,16 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
             if not live.is_record_group(group):
                 await group_add(self.channel_layer, group, self.channel_name)
                 self.joined.append(group)
+        # A change committed between that check and joining the groups (a TV's link revoked as
+        # it connects) was told to groups this socket was not in yet: check once more, now that
+        # it hears of the next one.
+        again = await self.authorize()
+        if again is None or (again[0], frozenset(again[1])) != self.granted:
+            for group in self.joined:
+                await group_discard(self.channel_layer, group, self.channel_name)
+            self.joined = []
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         await self.accept()
         self.count_open()
         self.held = []  # from now on, until the first snapshot is out

@@ -193,6 +193,28 @@ async def test_a_revoked_screen_is_told_once_and_closed(people, redis_db):
     assert await tv.receive_nothing(timeout=0.5)
 
 
+async def test_a_link_revoked_while_its_tv_connects_is_refused(people, redis_db, monkeypatch):
+    """Revoked just after the handshake's check, before the socket joined the link's group (the
+    event went to no one): the socket checks again once it hears, and refuses."""
+    board = await Board.objects.aget(slug="sales")
+    link, token = await sync_to_async(links.create_display_link)("TV", board=board)
+    check = links.display_access
+
+    def checked_then_revoked(token):
+        found = check(token)
+        if found is not None and DisplayLink.objects.get(pk=link.pk).active:
+            links.revoke_display_link(DisplayLink.objects.get(pk=link.pk))
+        return found
+
+    monkeypatch.setattr(links, "display_access", checked_then_revoked)
+    tv = WebsocketCommunicator(
+        application, f"/ws/display/{token}/", headers=[(b"origin", b"http://127.0.0.1")]
+    )
+    connected, code = await tv.connect()
+    assert not connected and code == 4401
+    await tv.wait()
+
+
 # --- in Chromium, with the whole system ---------------------------------------------------------
 
 
