@@ -122,7 +122,8 @@ def _ensure_user(role: str, run_dir: Path) -> str:
     password = remembered_secret(run_dir / f"{role}_password")
     user, _ = get_user_model().objects.get_or_create(username=role)
     user.is_active = True
-    user.set_password(password)
+    if not user.check_password(password):  # re-hashed, it would end the user's sessions
+        user.set_password(password)
     user.save()
     team = Team.objects.filter(name="Demo floor").first()
     if team is not None:

@@ -63,8 +63,11 @@ def test_the_demo_logins_see_the_demo_boards(tmp_path, client):
 def test_seeding_again_makes_nothing_new_and_prints_the_same_logins(tmp_path):
     first = seed_demo(tmp_path)
     before = counts()
+    hashes = dict(get_user_model().objects.values_list("username", "password"))
     assert seed_demo(tmp_path) == first
     assert counts() == before
+    # The passwords are not hashed again: that would sign everyone out at each `make run`.
+    assert dict(get_user_model().objects.values_list("username", "password")) == hashes
 
 
 def test_it_leaves_a_database_with_boards_of_its_own_alone(tmp_path):
@@ -81,3 +84,16 @@ def test_the_demo_site_embeds_the_widget_once_the_demo_is_seeded(tmp_path, clien
     assert page.status_code == 200
     assert b'data-widget="/widget/demo-wait.json"' in page.content
     assert b"/static/widget/widget.js" in page.content
+
+
+def test_the_printed_admin_login_keeps_its_sessions_across_runs(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "boss")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-boss-password-1")
+    call_command("ensure_login", stdout=StringIO())
+    first = get_user_model().objects.get(username="boss").password
+    call_command("ensure_login", stdout=StringIO())
+    boss = get_user_model().objects.get(username="boss")
+    assert boss.password == first and boss.check_password("a-long-boss-password-1")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-new-boss-password-2")  # changed: applied
+    call_command("ensure_login", stdout=StringIO())
+    assert get_user_model().objects.get(username="boss").check_password("a-new-boss-password-2")

@@ -32,6 +32,7 @@ class Command(BaseCommand):
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or demo_password()
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = user.is_active = True
-        user.set_password(password)
+        if not user.check_password(password):  # re-hashed, it would end everyone's sessions
+            user.set_password(password)
         user.save()
         self.stdout.write(f"{username} / {password}")
