@@ -27,8 +27,8 @@ SUPERVISOR, VIEWER = "supervisor", "viewer"
 # The wait metrics the widget reads. No agents metric: it would say "closed" whenever every
 # Sales agent is on a call, which the busy demo often has.
 PUBLIC_METRICS = ("AWTGRP01", "LWCGRP01", "CIQGRP01")
-QUEUE_LIMITS = {"warning": 2, "critical": 4}  # calls waiting
-WAIT_LIMITS = {"warning": 30, "critical": 60}  # seconds
+QUEUE_LIMITS = {"warning": 1, "critical": 3}  # calls waiting (the demo reaches each state)
+WAIT_LIMITS = {"warning": 20, "critical": 45}  # seconds
 
 
 @dataclass(frozen=True)
