@@ -286,6 +286,9 @@ def test_a_supervisor_pairs_a_tv_by_its_code_then_revokes_it(stack, sales_floor,
     expect(tv.get_by_role("alert")).to_contain_text("revoked", timeout=5_000)
     expect(tv.locator(".tile")).to_have_count(0)
     expect(tv.locator("#connection")).to_have_attribute("data-state", "revoked")
+    # Dark, not stale: no "Data is stale" banner once the stale limit (3 s here) has passed.
+    tv.wait_for_timeout(4_000)
+    expect(tv.locator("#upstream")).to_be_hidden()
 
 
 def test_screenshots_of_pairing_a_tv(stack, sales_floor, browser, tmp_path):

@@ -260,6 +260,7 @@
 
   // --- freshness ------------------------------------------------------------------------------
   function refresh() {
+    if (connection.dataset.state === "revoked") { upstream.hidden = true; return; } // dark: nothing is stale
     const stale = live.isStale();
     const atMs = live.upstreamNow();
     for (const view of views) view.update(atMs, stale);
