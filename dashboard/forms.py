@@ -76,15 +76,34 @@ def category_error(metric: Metric | None, category: str) -> str | None:
     return None
 
 
+# A widget's metrics and their categories (chosen with the pickers).
+WIDGET_SOURCES = (
+    ("wait_metric", "wait_category"),
+    ("queue_metric", "queue_category"),
+    ("agents_metric", "agents_category"),
+)
+# The designer's fieldsets (the metrics and categories have their own, with the pickers).
+FIELD_GROUPS = {
+    "wording": [
+        "text_open",
+        "text_high_demand",
+        "text_closed",
+        "text_unknown",
+        "text_under_a_minute",
+        "text_minutes",
+        "text_one_caller",
+        "text_callers",
+        "lang",
+    ],
+    "rules": ["high_demand_seconds", "min_calls", "round_to_minutes", "max_age_seconds"],
+    "look": list(Widget.STYLE_FIELDS),
+    "embedding": ["allowed_origins", "public"],
+}
+
+
 class WidgetForm(forms.ModelForm):
     """A widget as the widget designer edits it: metrics chosen by id from the catalog (the
     picker fills the selects), each category one the upstream lists for its metric."""
-
-    SOURCES = (
-        ("wait_metric", "wait_category"),
-        ("queue_metric", "queue_category"),
-        ("agents_metric", "agents_category"),
-    )
 
     wait_metric = forms.ModelChoiceField(Metric.objects.all(), to_field_name="metric_id")
     queue_metric = forms.ModelChoiceField(
@@ -99,34 +118,8 @@ class WidgetForm(forms.ModelForm):
         fields = [
             "name",
             "slug",
-            "wait_metric",
-            "wait_category",
-            "queue_metric",
-            "queue_category",
-            "agents_metric",
-            "agents_category",
-            "text_open",
-            "text_high_demand",
-            "text_closed",
-            "text_unknown",
-            "text_under_a_minute",
-            "text_minutes",
-            "text_one_caller",
-            "text_callers",
-            "lang",
-            "high_demand_seconds",
-            "min_calls",
-            "round_to_minutes",
-            "color_text",
-            "color_background",
-            "color_open",
-            "color_high_demand",
-            "color_closed",
-            "font_size",
-            "corner_radius",
-            "allowed_origins",
-            "public",
-            "max_age_seconds",
+            *(field for source in WIDGET_SOURCES for field in source),
+            *(field for group in FIELD_GROUPS.values() for field in group),
         ]
         widgets = {
             **{
@@ -160,14 +153,14 @@ class WidgetForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The pickers choose metrics by their upstream id, not by our row's primary key.
-        for metric_field, _ in self.SOURCES:
+        for metric_field, _ in WIDGET_SOURCES:
             metric = getattr(self.instance, metric_field, None) if self.instance.pk else None
             if metric is not None:
                 self.initial[metric_field] = metric.metric_id
 
     def clean(self):
         data = super().clean()
-        for metric_field, category_field in self.SOURCES:
+        for metric_field, category_field in WIDGET_SOURCES:
             error = category_error(data.get(metric_field), data.get(category_field, ""))
             if error:
                 self.add_error(category_field, error)

@@ -11,7 +11,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
 
 from dashboard import access, designer
-from dashboard.forms import WidgetForm
+from dashboard.forms import FIELD_GROUPS, WidgetForm
 from dashboard.widget import payload
 from dashboard.widget.embeds import embeds
 from metrics.models import Metric, Widget
@@ -48,25 +48,6 @@ def _public_catalog() -> dict:
     catalog = designer.catalog(access.Scope(None))
     public = set(Metric.objects.filter(public=True).values_list("metric_id", flat=True))
     return {"metrics": [m for m in catalog["metrics"] if m["metric_id"] in public]}
-
-
-# The designer's fieldsets (the metrics and categories have their own, with the pickers).
-FIELD_GROUPS = {
-    "wording": [
-        "text_open",
-        "text_high_demand",
-        "text_closed",
-        "text_unknown",
-        "text_under_a_minute",
-        "text_minutes",
-        "text_one_caller",
-        "text_callers",
-        "lang",
-    ],
-    "rules": ["high_demand_seconds", "min_calls", "round_to_minutes", "max_age_seconds"],
-    "look": list(Widget.STYLE_FIELDS),
-    "embedding": ["allowed_origins", "public"],
-}
 
 
 @login_required
