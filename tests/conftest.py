@@ -433,6 +433,18 @@ class KeyScan:
 
 
 @pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets its own channel layer: channels_redis keeps per-channel asyncio locks that a
+    test's event loop can leave held (a backup cleaner still running when the loop closed), and
+    the next test's loop then fails with "bound to a different event loop"."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def no_key_in_responses(monkeypatch):
     """Every response the Django test client and every frame a WebsocketCommunicator gets in the
     suite is scanned for an upstream key."""
