@@ -17,8 +17,11 @@ changed in one upstream tick (the emulator pushes a frame per value); latency ru
 client has all 16, and "frames / update" counts the messages it took.
 
 The floor is measured in the same run with the same client swarm: a bare `websockets`
-broadcast server (one json.dumps per message, then `websockets.broadcast`) fans the same
-messages out to the same number of clients (for a board update: one frame with all 16 tiles).
+broadcast server (one json.dumps per message, then `websockets.broadcast`), in as many
+processes as the web server has workers (sharing the clients' port), fans the same messages
+out to the same number of clients (for a board update: one frame with all 16 tiles).
+CPU per 1,000 delivered updates: CPU seconds of the web processes (the floor's) over the
+phase, per 1,000 updates the clients received.
 
 --baseline REF also runs REF's stack (web, subscriber, Celery) from a temporary git worktree
 on the same venv, emulator and clients, so two versions are compared side by side.
@@ -321,7 +324,10 @@ class Workers:
 # --- the floor: a bare websockets broadcast server ---------------------------------------------
 
 
-async def floor_main(port: int) -> None:
+async def floor_main(port: int, pub_port: int) -> None:
+    """One of the floor's processes: its share of the clients on `port` (shared with the
+    others by SO_REUSEPORT, as uvicorn's workers share theirs), the driver's messages on its
+    own `pub_port`."""
     from websockets.asyncio.server import broadcast, serve
 
     clients: set = set()
@@ -342,7 +348,11 @@ async def floor_main(port: int) -> None:
             clients.discard(ws)
 
     gc.set_threshold(50_000, 50, 50)
-    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+    options = {"compression": None, "ping_interval": None}
+    async with (
+        serve(handler, "127.0.0.1", port, reuse_port=True, **options),
+        serve(handler, "127.0.0.1", pub_port, **options),
+    ):
         print("listening", flush=True)
         loop = asyncio.get_running_loop()
         stop = loop.create_future()
@@ -351,6 +361,12 @@ async def floor_main(port: int) -> None:
 
 
 # --- processes, machine ------------------------------------------------------------------------
+
+
+def web_workers() -> int:
+    """The web server's processes, as dashboard.web counts them (WEB_WORKERS, else one per
+    core, at most 4)."""
+    return int(os.environ.get("WEB_WORKERS") or min(4, os.cpu_count() or 1))
 
 
 def free_port() -> int:
@@ -481,6 +497,8 @@ class Bench:
         self.seq = 0
         self.emulator_port = free_port()
         self.floor_port = free_port()
+        # The floor runs in as many processes as the web server has workers.
+        self.floor_pub_ports = [free_port() for _ in range(web_workers())]
         self.web_port = 0
         self.token = self.board_token = ""
         self.layer = ""
@@ -544,10 +562,14 @@ class Bench:
             {},
         )
         wait_for_port(self.emulator_port, emulator, "emulator")
-        floor = self.procs.start(
-            "floor", [py, __file__, "--floor-server", str(self.floor_port)], {}
-        )
-        wait_for_port(self.floor_port, floor, "floor")
+        for i, pub_port in enumerate(self.floor_pub_ports):
+            floor = self.procs.start(
+                f"floor-{i}",
+                [py, __file__, "--floor-server", str(self.floor_port)]
+                + ["--floor-pub", str(pub_port)],
+                {},
+            )
+            wait_for_port(pub_port, floor, "floor")
 
     def add_baseline_tree(self) -> None:
         """A git worktree of --baseline: its stack runs from there, on the same venv."""
@@ -653,7 +675,7 @@ class Bench:
 
     # -- one latency phase
 
-    async def post_marker(self, target: str, seq: int, pub: Any) -> None:
+    async def post_marker(self, target: str, seq: int, pubs: list[Any]) -> None:
         """The update: the marker value, or (board phases) every board tile in one tick."""
         count = SEQ_BASE + seq
         tiles = BOARD_TILES if target in ("board", "floor-board") else [(METRIC, CATEGORY)]
@@ -682,7 +704,9 @@ class Bench:
                 }
                 for m, c in tiles
             ]
-            await pub.send(json.dumps({"type": "records", "records": records}))
+            message = json.dumps({"type": "records", "records": records})
+            for pub in pubs:  # each floor process, as each web worker reads its own copy
+                await pub.send(message)
 
     async def measure(
         self, target: str, n: int, seconds: float, record: bool = True, label: str = ""
@@ -695,25 +719,26 @@ class Bench:
         names = ["web", "subscriber", "worker", "beat", "emulator"]
         floor = target.startswith("floor")
         if floor:
-            names = ["floor"]
+            names = [f"floor-{i}" for i in range(len(self.floor_pub_ports))]
         server_pids = self.pids(*names)
         client_pids = self.workers.pids()
         cpu0 = {p: cpu_seconds(p) for p in server_pids + client_pids}
         busy0, t0 = machine_busy(), time.monotonic()
         stats0 = (await self.http.get(self.stats_url)).json()
         sent: dict[int, float] = {}
-        pub = None
+        pubs = []
         if floor:
-            pub = await connect(f"ws://127.0.0.1:{self.floor_port}/pub", compression=None)
+            for port in self.floor_pub_ports:
+                pubs.append(await connect(f"ws://127.0.0.1:{port}/pub", compression=None))
         try:
             begin = time.monotonic()
             for i in range(max(1, round(seconds * RATE))):
                 await asyncio.sleep(max(0.0, begin + i / RATE - time.monotonic()))
                 self.seq += 1
                 sent[self.seq] = time.time()
-                await self.post_marker(target, self.seq, pub)
+                await self.post_marker(target, self.seq, pubs)
         finally:
-            if pub is not None:
+            for pub in pubs:
                 await pub.close()
         answers = await self.workers.ask(
             {"cmd": "collect", "pool": target, "sent": sent, "wait": self.args.drain}
@@ -721,6 +746,9 @@ class Bench:
         elapsed = time.monotonic() - t0
         stats1 = (await self.http.get(self.stats_url)).json()
         cpu = {p: (cpu_seconds(p) - c) / elapsed for p, c in cpu0.items()}
+        server_cpu = {name: cpu.get(pid, 0.0) for name, pid in zip(names, server_pids, strict=True)}
+        if floor:
+            server_cpu = {"floor": sum(server_cpu.values())}
         latencies = [x for a in answers for x in a["latencies"]]
         result = {
             "label": label or target,
@@ -742,9 +770,11 @@ class Bench:
             "max": max(latencies, default=float("nan")),
             "frames_per_update": sum(a["frames"] for a in answers) / max(1, len(sent) * n),
             "stages": combine_stages([a["stages"] for a in answers]),
-            "server_cpu": {
-                name: cpu.get(pid, 0.0) for name, pid in zip(names, server_pids, strict=True)
-            },
+            "server_cpu": server_cpu,
+            # CPU seconds of the web processes (the floor's) per 1,000 updates delivered.
+            "cpu_per_1k": (server_cpu["floor" if floor else "web"] * elapsed)
+            / max(1, len(latencies))
+            * 1000,
             "clients_cpu": sum(cpu[p] for p in client_pids),
             "machine_cpu": (machine_busy() - busy0) / elapsed,
             "others_before": others,
@@ -760,7 +790,8 @@ class Bench:
                 f"{result['p95']:7.1f}  p99 {result['p99']:7.1f}  max {result['max']:7.1f} ms  "
                 f"lost {result['lost']}  reordered {result['reordered']}  frames/update "
                 f"{result['frames_per_update']:.1f}  server CPU "
-                f"{main_cpu * 100:.0f} %  clients {result['clients_cpu'] * 100:.0f} %  "
+                f"{main_cpu * 100:.0f} % ({result['cpu_per_1k'] * 1000:.1f} ms/1k)  "
+                f"clients {result['clients_cpu'] * 100:.0f} %  "
                 f"(others {others:.2f} cores, load {load:.2f})"
                 + (
                     "  stages p50 " + " / ".join(f"{a:.1f}" for a, _ in result["stages"])
@@ -791,7 +822,7 @@ class Bench:
         while time.monotonic() - begin < seconds:  # the marker keeps changing meanwhile
             await asyncio.sleep(max(0.0, begin + i / RATE - time.monotonic()))
             self.seq += 1
-            await self.post_marker("ours", self.seq, None)
+            await self.post_marker("ours", self.seq, [])
             i += 1
         s1 = (await self.http.get(self.stats_url)).json()
         minutes = (time.monotonic() - t0) / 60
@@ -943,21 +974,23 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
     lines = [
         "| phase | N | open | p50 ms | p95 ms | p99 ms | max ms | p99 / floor p99 "
         "| p99 from the driver's send | received | lost | reordered | frames / update "
-        "| server CPU (% of a core) | clients CPU | machine CPU | others before (cores) / load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server CPU (% of a core) | web CPU ms / 1,000 delivered | / floor's "
+        "| clients CPU | machine CPU | others before (cores) / load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         cpu = ", ".join(f"{k} {v * 100:.0f}" for k, v in p["server_cpu"].items() if v >= 0.005)
-        ratio = "-"
+        ratio = cpu_ratio = "-"
         its_floor = floors.get(p["target"], {}).get(p["n"])
         if its_floor is not None:
-            ratio = f"{p['p99'] / its_floor['p99']:.1f}x"
+            ratio = f"{p['p99'] / its_floor['p99']:.2f}x"
+            cpu_ratio = f"{p['cpu_per_1k'] / its_floor['cpu_per_1k']:.2f}x"
         lines.append(
             f"| {p['label']} | {p['n']} | {p['open']} | {fmt(p['p50'])} | {fmt(p['p95'])} "
             f"| {fmt(p['p99'])} | {fmt(p['max'])} | {ratio} | {fmt(p['from_send_p99'])} "
             f"| {p['received']}/{p['expected']} "
             f"| {p['lost']} | {p['reordered']} | {p['frames_per_update']:.1f} "
-            f"| {cpu} | {p['clients_cpu'] * 100:.0f} "
+            f"| {cpu} | {p['cpu_per_1k'] * 1000:.1f} | {cpu_ratio} | {p['clients_cpu'] * 100:.0f} "
             f"| {p['machine_cpu'] * 100:.0f} | {p['others_before']:.2f} / {p['load_before']:.2f} |"
         )
     first = args.layers[0]
@@ -1017,6 +1050,7 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
         and p["n"] in floor
     ]
     ratios = [p["p99"] / floor[p["n"]]["p99"] for p in ours]
+    cpu_ratios = [p["cpu_per_1k"] / floor[p["n"]]["cpu_per_1k"] for p in ours]
     ns_ours = [p["n"] for p in ours]
     lossless = all(
         p["lost"] == 0 and p["reordered"] == 0
@@ -1044,10 +1078,14 @@ def report(args: argparse.Namespace, bench: Bench, out: dict[str, Any], started:
     lines += [
         "",
         "Targets:",
-        f"- p99 <= 2x floor p99 at every N ({first}): {verdict(all(r <= 2 for r in ratios))} "
-        f"({', '.join(f'{p_n}: {r:.1f}x' for p_n, r in zip(ns_ours, ratios, strict=True))})",
+        f"- p99 <= 1.5x floor p99 at every N ({first}): "
+        f"{verdict(all(r <= 1.5 for r in ratios))} "
+        f"({', '.join(f'{p_n}: {r:.2f}x' for p_n, r in zip(ns_ours, ratios, strict=True))})",
+        f"- web CPU per 1,000 delivered updates <= 1.5x the floor's ({first}): "
+        f"{verdict(all(r <= 1.5 for r in cpu_ratios))} "
+        f"({', '.join(f'{p_n}: {r:.2f}x' for p_n, r in zip(ns_ours, cpu_ratios, strict=True))})",
         f"- zero lost or reordered updates: {verdict(lossless)}",
-        f"- <= 100 KB per idle connection: {verdict(per_conn <= 100)} ({per_conn:.0f} KB)",
+        f"- <= 30 KB per idle connection: {verdict(per_conn <= 30)} ({per_conn:.0f} KB)",
         f"- upstream load independent of clients: {verdict(flat)}",
     ]
     staged = [p for p in phases if p.get("stages")]
@@ -1140,6 +1178,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-pub", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.clients = args.clients or ([100, 500] if args.quick else [100, 1000, 2000])
     args.seconds = args.seconds or (5 if args.quick else 15)
@@ -1180,7 +1219,7 @@ def main() -> None:
     if args.client_worker:
         asyncio.run(worker_main())
     elif args.floor_server:
-        asyncio.run(floor_main(args.floor_server))
+        asyncio.run(floor_main(args.floor_server, args.floor_pub))
     else:
         asyncio.run(amain(args))
 

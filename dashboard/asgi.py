@@ -13,16 +13,27 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.logfilters import route_daphne_access_log  # noqa: E402
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.routing import (  # noqa: E402
+    DISPLAY_PREFIX,
+    display_urlpatterns,
+    websocket_urlpatterns,
+)
 from dashboard.widget.asgi import with_widget  # noqa: E402
+from dashboard.wire import by_path, server_send  # noqa: E402
 
 route_daphne_access_log()  # under Daphne, its access lines pass the token filter too
 
 application = ProtocolTypeRouter(
     {
         "http": with_widget(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": server_send(
+            AllowedHostsOriginValidator(
+                by_path(
+                    DISPLAY_PREFIX,
+                    URLRouter(display_urlpatterns),
+                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+                )
+            )
         ),
     }
 )

@@ -9,19 +9,21 @@ is checked again whenever something it rests on changes (dashboard.signals).
 """
 
 import asyncio
+import collections
 import json
+import logging
 import time
 import weakref
 from importlib import import_module
 
 from channels.auth import get_user
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from dashboard import access, boards
+from dashboard.wire import Wire
 from metrics import fanout, health, live, observability
 from metrics.acr.clock import now_ms
 
@@ -33,12 +35,17 @@ RATE_WINDOW_SECONDS = 10.0
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REVOKED = 4403
+# The screen did not read its frames (RFC 6455: try again later); it reconnects for a snapshot.
+CLOSE_TOO_SLOW = 1013
+CLOSE_ERROR = 1011
 # Access changed but not gone (a display link re-pointed, a board's tiles): the page is told to
 # reload, and reconnects under its new access.
 CLOSE_CHANGED = 4205
-# Channel-layer events every socket gets; their handlers never use the ORM. (Record updates come
-# through metrics.fanout instead.)
-FANOUT_EVENTS = frozenset({"status.update"})
+# Record frames a socket without a Wire may have waiting (under Daphne): past this, the screen is
+# taken for gone, as dashboard.wire does past its byte limit.
+MAX_WAITING_FRAMES = 1000
+
+log = logging.getLogger(__name__)
 
 observability.init_web_labels()
 
@@ -99,21 +106,34 @@ async def current_user(scope: dict):
 
 class LiveConsumer(Counted, AsyncWebsocketConsumer):
     """Base: `authorize` returns the records this socket may see (a filter, None: all of them)
-    and the groups to join, or None to refuse the handshake."""
+    and the groups to join, or None to refuse the handshake.
+
+    No channel-layer channel: metrics.fanout brings the records, the status and the events of
+    the socket's other groups (a channel per socket was memory and a receive loop per screen)."""
+
+    channel_layer_alias = "none: metrics.fanout"  # names no layer
 
     # The filter of every snapshot and frame (metrics.fanout applies it to the frames).
     narrowing: access.Scope | boards.Shown | None = None
-    joined: list[str]
     # Record updates held while a snapshot is read and sent (they are as new or newer): None when
     # they go straight out.
-    held: list[tuple[list, str]] | None = None
+    held: list[fanout.Update] | None = None
     snapshotting = False
+    # Record frames go straight to the socket (dashboard.wire), or else (no Wire: Daphne, the
+    # test communicator) through ASGI from a task of the socket's own, in order.
+    wire: Wire | None = None
+    waiting: collections.deque[str] | None = None
+    sender: asyncio.Task | None = None
+    # Events come in tasks of their own: one arriving while the socket connects is checked
+    # once it is open; one that closes it makes the others (and the handshake) stop.
+    connected = False
+    recheck_when_connected = False
+    closing = False
 
     async def authorize(self) -> tuple[access.Scope | boards.Shown | None, list[str]] | None:
         raise NotImplementedError
 
     async def connect(self) -> None:
-        self.joined = []
         self.received: list[float] = []
         access = await self.authorize()
         if access is None:
@@ -121,40 +141,49 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
             return
         self.narrowing, groups = access
         self.granted = (self.narrowing, frozenset(groups))
-        for group in [live.STATUS_GROUP, *groups]:
-            if not live.is_record_group(group):
-                await group_add(self.channel_layer, group, self.channel_name)
-                self.joined.append(group)
+        self.held = []  # from now on, until the first snapshot is out
+        await fanout.hub().join(
+            self,
+            [g for g in groups if live.is_record_group(g)],
+            [g for g in groups if not live.is_record_group(g)],
+        )
         # A change committed between that check and joining the groups (a TV's link revoked as
         # it connects) was told to groups this socket was not in yet: check once more, now that
         # it hears of the next one.
         again = await self.authorize()
         if again is None or (again[0], frozenset(again[1])) != self.granted:
-            for group in self.joined:
-                await group_discard(self.channel_layer, group, self.channel_name)
-            self.joined = []
+            await fanout.hub().leave(self)
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         await self.accept()
         self.count_open()
-        self.held = []  # from now on, until the first snapshot is out
-        await fanout.hub().join(self, [g for g in groups if live.is_record_group(g)])
+        self.wire = Wire.of(self.scope)
         await self.send_snapshot("connect")
-
-    async def dispatch(self, message: dict) -> None:
-        # Channels closes stale DB connections in a worker thread before every handler: one
-        # thread round trip per event per socket, most of the fan-out cost. The fan-out handlers
-        # don't use the ORM (authorize goes through database_sync_to_async, which does it).
-        if message["type"] in FANOUT_EVENTS:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        self.connected = True
+        if self.recheck_when_connected:
+            await self.recheck()
 
     async def disconnect(self, code: int) -> None:
         self.count_closed()
         await fanout.hub().leave(self)
-        for group in self.joined:
-            await group_discard(self.channel_layer, group, self.channel_name)
+        if self.sender is not None:
+            self.sender.cancel()
+
+    async def handle(self, event: dict) -> None:
+        """An event of one of the socket's groups, from metrics.fanout."""
+        if self.closing:
+            return
+        if not self.connected:
+            self.recheck_when_connected = True
+            return
+        try:
+            if event.get("type") == "board.changed":
+                await self.board_changed(event)
+            elif event.get("type") == "access.changed":
+                await self.access_changed(event)
+        except Exception:  # access could not be checked again: fail closed (1011)
+            log.warning("closing a socket whose access could not be checked", exc_info=True)
+            await self.close_now(CLOSE_ERROR)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The only thing a browser may ask for is a fresh snapshot.
@@ -190,6 +219,8 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
         if self.held is None:
             self.held = []
         try:
+            if self.sender is not None:  # frames older than the snapshot go out first
+                await self.sender
             snapshot = await live.read_snapshot()
             if self.narrowing is not None:
                 snapshot = self.narrowing.within(snapshot)
@@ -197,18 +228,43 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
             stale_ms = health.stale_after_ms()
             await self.send_json({"type": "snapshot", "stale_ms": stale_ms, **snapshot})
             while self.held:
-                _, frame = self.held.pop(0)
-                await self.base_send({"type": "websocket.send", "text": frame})
+                update = self.held.pop(0)
+                await self.base_send({"type": "websocket.send", "text": update.text})
         finally:
             self.held, self.snapshotting = None, False
 
-    async def deliver(self, records: list[dict], frame: str) -> None:
-        """A record update from metrics.fanout: `frame` is the message, already narrowed to
-        what this socket may see."""
+    def push(self, update: fanout.Update) -> None:
+        """A record update from metrics.fanout, already narrowed to what this socket may see.
+        Never waits: the fan-out pushes to every socket in turn."""
         if self.held is not None:
-            self.held.append((records, frame))
+            self.held.append(update)
+        elif self.wire is not None:
+            self.wire.write(update.wire)
         else:
-            await self.base_send({"type": "websocket.send", "text": frame})
+            self.send_later(update.text)
+
+    def send_later(self, text: str) -> None:
+        if self.waiting is None:
+            self.waiting = collections.deque()
+        if len(self.waiting) >= MAX_WAITING_FRAMES:
+            log.info(
+                "closing a screen's socket that stopped reading (%d frames waiting)",
+                len(self.waiting),
+            )
+            self.waiting.clear()
+            asyncio.get_running_loop().create_task(self.close_now(CLOSE_TOO_SLOW))
+            return
+        self.waiting.append(text)
+        if self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self.send_waiting())
+
+    async def send_waiting(self) -> None:
+        try:
+            while self.waiting:
+                text = self.waiting.popleft()
+                await self.base_send({"type": "websocket.send", "text": text})
+        finally:
+            self.sender = None
 
     async def resync(self) -> None:
         """Updates may have been lost (the fan-out's Redis connection dropped)."""
@@ -217,12 +273,6 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
     def shown_status(self, status: live.Status) -> live.Status:
         """The upstream status as this socket's viewer may read it."""
         return status
-
-    async def status_update(self, event: dict) -> None:
-        await self.send_json({"type": "status", "status": self.shown_status(event["status"])})
-
-    async def catalog_update(self, event: dict) -> None:
-        await self.send_json({"type": "catalog"})
 
     async def board_changed(self, event: dict) -> None:
         if await self.recheck():
@@ -238,6 +288,8 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
         the new one. True when it goes on as it was."""
         self.scope["user"] = await current_user(self.scope)
         granted = await self.authorize()
+        if self.closing:  # another event's check closed it meanwhile
+            return False
         if granted is None:
             await self.refused()
             return False
@@ -253,6 +305,9 @@ class LiveConsumer(Counted, AsyncWebsocketConsumer):
 
     async def close_now(self, code: int) -> None:
         """Closes the socket, with no record sent after the decision (disconnect comes later)."""
+        if self.closing:
+            return
+        self.closing = True
         await fanout.hub().leave(self)
         await self.close(code=code)
 

@@ -32,6 +32,7 @@ from django.dispatch import receiver
 
 from dashboard.access import user_group
 from dashboard.boards import board_group
+from metrics import fanout, live
 from metrics.models import Board, DisplayLink, PlaylistItem, Team, Tile
 
 # m2m_changed actions that take someone out (a clear's rows are known only before it).
@@ -47,8 +48,10 @@ def tell(groups: Iterable[str], event_type: str = "access.changed") -> None:
 
 
 async def _send(groups: list[str], event_type: str) -> None:
-    layer = get_channel_layer()
+    # Live sockets hear through metrics.fanout; alert sockets through the channel layer.
+    layer, redis = get_channel_layer(), live.get_redis()
     for group in groups:
+        await fanout.publish_event(redis, group, {"type": event_type})
         await layer.group_send(group, {"type": event_type})
 
 

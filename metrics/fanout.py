@@ -4,12 +4,15 @@ The writer PUBLISHes each batch once per record group (a metric's group and the 
 Redis. Each web process holds one subscription (a Hub per event loop). It reads messages in
 bursts: everything that has arrived by the time the last burst is out. Each message is decoded
 once; each socket then gets ONE frame with all of its records from the burst (sockets that want
-the same messages, such as TVs showing the same board, share that frame), written to it
-directly. Through the channel layer every socket instead got its own copy of each message,
-queue, task wake-up and dispatch; and one frame per message meant a board whose metrics
-change together got a frame per metric. bench/RESULTS.md has the figures that decided both.
+the same messages, such as TVs showing the same board, share that frame, down to its bytes on
+the wire), pushed to it without waiting (dashboard/wire.py writes it to the socket). Through
+the channel layer every socket instead got its own copy of each message, queue, task wake-up
+and dispatch; and one frame per message meant a board whose metrics change together got a
+frame per metric. bench/RESULTS.md has the figures that decided both.
 
-Status, catalog, board and display events are rare and stay on the channel layer.
+The status and catalog events (for every socket) and the events of a socket's other groups (its
+user's, board's, display link's: access or the board changed) come the same way, on topics of
+their own: a live socket needs no channel-layer channel.
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ from django.conf import settings
 from redis.connection import parse_url
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+from websockets.frames import Frame, Opcode
 
 from metrics import observability
 from metrics.acr import clock
 
 log = logging.getLogger(__name__)
+
+# The topic of events for every socket: the upstream's status changed, the catalog changed.
+STATUS = "status"
 
 # Messages taken in one burst at most: bounds one burst's frame size and the time before the
 # next read.
@@ -61,6 +68,12 @@ async def publish(redis: aioredis.Redis, batches: dict[str, list[dict[str, Any]]
         await pipe.execute()
 
 
+async def publish_event(redis: aioredis.Redis, group: str, event: dict[str, Any]) -> None:
+    """PUBLISHes an event ({"type": ...}) for the sockets of a group (STATUS: every socket):
+    once per web process, as the records are, rather than a channel-layer message per socket."""
+    await redis.publish(topic(group), _dumps(event))
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -84,52 +97,109 @@ class Narrowing(Protocol):
     def __hash__(self) -> int: ...
 
 
+class Update:
+    """One burst's frame for an audience: its records, the browser message, and that message
+    as a websocket frame on the wire (built once, on first use: server frames are not masked,
+    and no extension is negotiated, so every socket is sent the same bytes)."""
+
+    __slots__ = ("records", "text", "_wire")
+
+    def __init__(self, records: list[dict[str, Any]], text: str) -> None:
+        self.records, self.text, self._wire = records, text, b""
+
+    @property
+    def wire(self) -> bytes:
+        if not self._wire:
+            self._wire = Frame(Opcode.TEXT, self.text.encode()).serialize(mask=False, extensions=[])
+        return self._wire
+
+
 class Listener(Protocol):
     # None: every record of its topics (the shared frame as it is).
     narrowing: Narrowing | None
 
-    async def deliver(self, records: list[dict[str, Any]], frame: str) -> None: ...
+    def shown_status(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The status as this socket's viewer may read it: depends on the socket's class only
+        (a TV's hides the upstream's error detail), so its frame is built once per class."""
+
+    def push(self, update: Update) -> None:
+        """Sends the update or queues it for the socket; never waits (one slow socket must not
+        hold up the others)."""
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        """An event of one of its event groups (access or its board changed)."""
 
     async def resync(self) -> None: ...
 
 
+Audience = tuple[frozenset[str], "Narrowing | None"]
+
+
 class Hub:
-    """This process's one subscription to the record topics, shared by all its sockets."""
+    """This process's one subscription to the record topics, shared by all its sockets.
+
+    Sockets with the same topics and filter (a board's TVs) form an audience, found once as
+    they join: a burst's frame is built once per audience, then pushed to each member. The
+    events of a socket's other groups (its user's, its board's, its display link's) are handed
+    to it, each in a task of its own (they read the database); the status and catalog events go
+    to every socket."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self.members: dict[str, set[Listener]] = {}
-        self.topics_of: dict[Listener, frozenset[str]] = {}
+        self.audiences: dict[Audience, set[Listener]] = {}
+        self.audience_of: dict[Listener, Audience] = {}
+        self.hearing: dict[str, set[Listener]] = {}  # event topic: its sockets
+        self.tasks: set[asyncio.Task] = set()
         self.pubsub: aioredis.client.PubSub | None = None
         self.reader: asyncio.Task | None = None
         self.subscribed = asyncio.Event()
 
-    async def join(self, listener: Listener, groups: list[str]) -> None:
+    def topics(self) -> set[str]:
+        return {name for topics, _ in self.audiences for name in topics} | set(self.hearing)
+
+    async def join(
+        self, listener: Listener, groups: list[str], event_groups: Iterable[str] = ()
+    ) -> None:
+        """From now on, the records of `groups` and the events of `event_groups` reach the
+        listener (once this returns, the subscription is asked for)."""
+        old = self.topics()
         topics = frozenset(topic(g) for g in groups)
-        new = [t for t in topics if not self.members.get(t)]
-        for name in topics:
-            self.members.setdefault(name, set()).add(listener)
-        self.topics_of[listener] = self.topics_of.get(listener, frozenset()) | topics
+        if listener in self.audience_of:  # joining more groups: one audience per socket
+            topics |= self.audience_of[listener][0]
+            self._forget(listener)
+        audience = (topics, listener.narrowing)
+        self.audiences.setdefault(audience, set()).add(listener)
+        self.audience_of[listener] = audience
+        for group in event_groups:
+            self.hearing.setdefault(topic(group), set()).add(listener)
         if self.reader is None or self.reader.done():
             self.reader = asyncio.get_running_loop().create_task(self._read())
         await self.subscribed.wait()
+        new = self.topics() - old
         if new and self.pubsub is not None:
             await self.pubsub.subscribe(*new)
 
     async def leave(self, listener: Listener) -> None:
-        self.topics_of.pop(listener, None)
-        gone = []
-        for name, members in self.members.items():
-            members.discard(listener)
-            if not members:
-                gone.append(name)
-        for name in gone:
-            del self.members[name]
+        old = self.topics()
+        self._forget(listener)
+        gone = old - self.topics()
         if gone and self.pubsub is not None:
             try:
                 await self.pubsub.unsubscribe(*gone)
             except RedisError:
                 pass  # the next (re)subscription only asks for the topics still wanted
+
+    def _forget(self, listener: Listener) -> None:
+        audience = self.audience_of.pop(listener, None)
+        if audience is not None:
+            members = self.audiences[audience]
+            members.discard(listener)
+            if not members:
+                del self.audiences[audience]
+        for name in [name for name, members in self.hearing.items() if listener in members]:
+            self.hearing[name].discard(listener)
+            if not self.hearing[name]:
+                del self.hearing[name]
 
     async def _read(self) -> None:
         """Reads for ever; after a lost connection, resubscribes and has every socket resync
@@ -146,7 +216,7 @@ class Hub:
                 try:
                     # A topic nobody publishes on keeps the subscription open while no
                     # socket is connected.
-                    await self.pubsub.subscribe(topic("idle"), *self.members)
+                    await self.pubsub.subscribe(topic("idle"), topic(STATUS), *self.topics())
                     self.subscribed.set()
                     if not first:
                         await self._each(lambda listener: listener.resync())
@@ -179,8 +249,13 @@ class Hub:
         the order they were published."""
         parts: list[tuple[str, list[dict[str, Any]]]] = []  # (encoded records, records)
         parts_on: dict[str, list[int]] = {}  # topic: its messages' places in parts
+        status_topic, status = topic(STATUS), None
         for message in burst:
-            if not self.members.get(message["channel"]):
+            if message["channel"] == status_topic:
+                status = self._everyone_event(message["data"], status)
+                continue
+            if message["channel"] in self.hearing:
+                self._hand_event(message["channel"], message["data"])
                 continue
             encoded = message["data"]  # the records' JSON, as the writer encoded it
             try:
@@ -189,53 +264,101 @@ class Hub:
                 log.error("unreadable record message on %s", message["channel"])
                 continue
             parts_on.setdefault(message["channel"], []).append(len(parts) - 1)
+        if status is not None:
+            await self._tell_status(status)
         if not parts:
             return
         now_ms = clock.now_ms()
-        frames: dict[frozenset[str], tuple[list[dict[str, Any]], str]] = {}
-        narrowed: dict[tuple[frozenset[str], Narrowing], tuple[list[dict[str, Any]], str] | None]
-        narrowed = {}
+        frames: dict[frozenset[str], Update] = {}
 
-        def frame_for(topics: frozenset[str]) -> tuple[list[dict[str, Any]], str]:
-            # One per set of topics (per board, in effect), shared by its sockets.
+        def frame_for(topics: frozenset[str]) -> Update:
+            # One per set of topics (per board, in effect), shared by its filters.
             if topics not in frames:
                 chosen = sorted(i for t in topics for i in parts_on.get(t, ()))
                 records = [record for i in chosen for record in parts[i][1]]
                 joined = parts[chosen[0]][0] if len(chosen) == 1 else _join(chosen, parts)
-                frames[topics] = (records, frame(joined, now_ms))
+                frames[topics] = Update(records, frame(joined, now_ms))
             return frames[topics]
 
-        def narrowed_for(listener: Listener) -> tuple[list[dict[str, Any]], str] | None:
-            # A socket that may see only some of its topics' records (a board's tiles, a team's
-            # queues) gets those, or nothing: one frame per set of topics and filter.
-            topics, narrowing = self.topics_of[listener], listener.narrowing
-            if narrowing is None:
-                return frame_for(topics)
-            if (topics, narrowing) not in narrowed:
-                records, text = frame_for(topics)
-                kept = [record for record in records if narrowing.keeps(record)]
-                if len(kept) < len(records):
-                    text = frame(_dumps(kept), now_ms)
-                narrowed[topics, narrowing] = (kept, text) if kept else None
-            return narrowed[topics, narrowing]
-
-        sent = [0, 0]  # frames, bytes: counted here, added to the metrics once per burst
-
-        async def deliver(listener: Listener) -> None:
-            shared = narrowed_for(listener)
-            if shared is not None:
-                await listener.deliver(*shared)
-                sent[0] += 1
-                sent[1] += len(shared[1])  # the frames are ASCII JSON: characters are bytes
-
-        receivers = set().union(*(self.members.get(t, ()) for t in parts_on))
-        await self._each(deliver, receivers)
+        sent_frames = sent_bytes = 0
+        failed: list[Listener] = []
+        for (topics, narrowing), members in list(self.audiences.items()):
+            if topics.isdisjoint(parts_on):
+                continue
+            update = frame_for(topics)
+            if narrowing is not None:
+                # A socket that may see only some of its topics' records (a board's tiles, a
+                # team's queues) gets those, or nothing.
+                kept = [record for record in update.records if narrowing.keeps(record)]
+                if not kept:
+                    continue
+                if len(kept) < len(update.records):
+                    update = Update(kept, frame(_dumps(kept), now_ms))
+            for listener in list(members):
+                try:
+                    listener.push(update)
+                except Exception:  # one closed or broken socket must not stop the others
+                    log.debug("dropping a listener that failed", exc_info=True)
+                    failed.append(listener)
+            sent_frames += len(members)
+            sent_bytes += len(members) * len(update.text)  # ASCII JSON: characters are bytes
+        for listener in failed:
+            await self.leave(listener)
         observability.observe_fanout(
             (record for _, records in parts for record in records),
             written_ms=clock.now_ms(),
-            frames=sent[0],
-            sent_bytes=sent[1],
+            frames=sent_frames,
+            sent_bytes=sent_bytes,
         )
+
+    def _everyone_event(self, encoded: str, status: Any) -> Any:
+        """An event for every socket: the catalog changed (told now), or the status changed
+        (the newest of the burst is told after it: each is the whole status)."""
+        try:
+            event = json.loads(encoded)
+            kind = event["type"]
+        except (ValueError, TypeError, KeyError):
+            log.error("unreadable event for every socket")
+            return status
+        if kind == "status.update":
+            return event["status"]
+        if kind == "catalog.update":
+            update = Update([], _dumps({"type": "catalog", "server_time_ms": clock.now_ms()}))
+            for listener in list(self.audience_of):
+                listener.push(update)
+        return status
+
+    def _hand_event(self, channel: str, encoded: str) -> None:
+        try:
+            event = json.loads(encoded)
+        except ValueError:
+            log.error("unreadable event on %s", channel)
+            return
+        for listener in list(self.hearing.get(channel, ())):
+            task = asyncio.get_running_loop().create_task(listener.handle(event))
+            self.tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self.tasks.discard)
+
+    async def _tell_status(self, status: dict[str, Any]) -> None:
+        now_ms = clock.now_ms()
+        frames: dict[Any, Update] = {}
+        failed = []
+        sent_bytes = 0
+        for listener in list(self.audience_of):
+            view = type(listener).shown_status
+            if view not in frames:
+                message = {"type": "status", "status": view(listener, status)}
+                frames[view] = Update([], _dumps({**message, "server_time_ms": now_ms}))
+            try:
+                listener.push(frames[view])
+                sent_bytes += len(frames[view].text)
+            except Exception:
+                log.debug("dropping a listener that failed", exc_info=True)
+                failed.append(listener)
+        for listener in failed:
+            await self.leave(listener)
+        observability.FRAMES_SENT.labels("status").inc(len(self.audience_of))
+        observability.BYTES_SENT.labels("status").inc(sent_bytes)
 
     async def _each(
         self, call: Callable[[Listener], Awaitable[None]], members: Iterable[Listener] | None = None
@@ -248,7 +371,7 @@ class Hub:
                 await self.leave(listener)
 
     def _everyone(self) -> set[Listener]:
-        return set().union(*self.members.values()) if self.members else set()
+        return set(self.audience_of)
 
 
 def client_name() -> str:

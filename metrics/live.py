@@ -16,7 +16,6 @@ import weakref
 from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
-from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.asyncio.lock import Lock
 from redis.exceptions import NoScriptError
@@ -43,9 +42,8 @@ INITIALIZING = PREFIX + "initializing"
 CLOCK_BOUNDS_KEPT = 40
 
 # Groups: every record update goes to its metric's group and to ALL_GROUP (the All-metrics
-# board); status and catalog events go to STATUS_GROUP, which every browser joins.
+# board); status and catalog events go to every socket (metrics.fanout.STATUS).
 ALL_GROUP = "live.all"
-STATUS_GROUP = "live.status"
 
 
 def metric_group(metric_id: str) -> str:
@@ -283,8 +281,9 @@ async def update_status(**fields: str | int) -> Status:
 
 
 async def publish(event: dict[str, Any]) -> None:
-    """Sends a status or catalog event ({"type": "status.update" | "catalog.update"})."""
-    await get_channel_layer().group_send(STATUS_GROUP, event)
+    """Sends a status or catalog event ({"type": "status.update" | "catalog.update"}) to every
+    socket, through metrics.fanout (a status comes with every poll)."""
+    await fanout.publish_event(get_redis(), fanout.STATUS, event)
 
 
 async def publish_records(records: list[Record]) -> None:

@@ -233,8 +233,8 @@ class Screen:
         self.narrowing = narrowing
         self.frames: list[str] = []
 
-    async def deliver(self, records, frame: str) -> None:
-        self.frames.append(frame)
+    def push(self, update) -> None:
+        self.frames.append(update.text)
 
     async def resync(self) -> None:
         pass
@@ -253,8 +253,8 @@ async def test_a_narrowed_frame_is_built_once_for_every_socket_with_that_filter(
     staff, billing = Screen(None), Screen(shows(("CIQ", "Billing")))
     topics = frozenset({fanout.topic(live.metric_group("CIQ"))})
     for screen in (*tvs, staff, billing):
-        hub.topics_of[screen] = topics
-        hub.members.setdefault(next(iter(topics)), set()).add(screen)
+        hub.audience_of[screen] = (topics, screen.narrowing)
+        hub.audiences.setdefault((topics, screen.narrowing), set()).add(screen)
     records = [
         {**count_record("CIQ", category, count, 1000), "seq": seq, "rseq": 1}
         for seq, (category, count) in enumerate((("Sales", 3), ("Support", 7)), 1)

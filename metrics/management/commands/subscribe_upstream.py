@@ -9,6 +9,7 @@ import asyncio
 import logging
 import uuid
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from redis.asyncio.lock import Lock
@@ -257,7 +258,8 @@ class Command(BaseCommand):
         if not ingest.auth_key():
             log.warning("ACR_AUTH_KEY is empty: the upstream will refuse the subscription")
         try:
-            asyncio.run(run_until_terminated())
+            # uvloop, as the web processes run: every update goes through this loop first.
+            uvloop.run(run_until_terminated())
         except (KeyboardInterrupt, asyncio.CancelledError):
             pass
 
