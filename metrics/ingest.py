@@ -227,10 +227,7 @@ async def store_and_publish(
     new_records: list[records.Record], fence: str = "", asked_us: int | None = None
 ) -> list[records.Record]:
     _log_undocumented(new_records)
-    accepted = await live.write_records(new_records, fence, asked_us)
-    if accepted:
-        await live.publish_records(accepted)
-    return accepted
+    return await live.write_records(new_records, fence, asked_us, publish=True)
 
 
 async def poll_values(ids: list[str] | None = None, fence: str = "") -> list[str]:

@@ -68,26 +68,51 @@ def metric_group(metric_id: str) -> str:
 #   moment it arrives. Arrival is stamped here with Redis's TIME, the same clock the asking
 #   time is read from, so the comparison holds whichever hosts the writers run on.
 _WRITE_SCRIPT = """
-if ARGV[5] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[5] then return {-1} end
-local n = tonumber(ARGV[2])
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local o = tonumber(old)
-  if n == o and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then return {0} end
-  if ARGV[6] ~= '' and n < o then
-    local arrived = tonumber(redis.call('HGET', KEYS[8], ARGV[1]) or '0')
-    if arrived >= tonumber(ARGV[6]) then return {0} end
-  end
+local fence, asked, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if fence ~= '' and redis.call('GET', KEYS[6]) ~= fence then return {-1} end
+local results, messages, topics = {}, {}, {}
+local function add(topic, text)
+  if not messages[topic] then messages[topic] = {}; topics[#topics + 1] = topic end
+  local list = messages[topic]
+  list[#list + 1] = text
 end
-local now = redis.call('TIME')
-local seq = redis.call('INCR', KEYS[5])
-local rseq = redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
-redis.call('HSET', KEYS[4], ARGV[1], seq)
-redis.call('HSET', KEYS[8], ARGV[1], tonumber(now[1]) * 1000000 + tonumber(now[2]))
-return {seq, rseq}
+for i = 0, n - 1 do
+  local b = 5 + i * 5
+  local field, n_ms, compared = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2]
+  local record, topic = ARGV[b + 3], ARGV[b + 4]
+  local seq, rseq = 0, 0
+  local skip = false
+  local old = redis.call('HGET', KEYS[1], field)
+  if old then
+    local o = tonumber(old)
+    if n_ms == o and redis.call('HGET', KEYS[2], field) == compared then skip = true
+    elseif asked ~= '' and n_ms < o then
+      local arrived = tonumber(redis.call('HGET', KEYS[8], field) or '0')
+      if arrived >= tonumber(asked) then skip = true end
+    end
+  end
+  if not skip then
+    local now = redis.call('TIME')
+    seq = redis.call('INCR', KEYS[5])
+    rseq = redis.call('HINCRBY', KEYS[7], field, 1)
+    redis.call('HSET', KEYS[1], field, ARGV[b + 1])
+    redis.call('HSET', KEYS[2], field, compared)
+    redis.call('HSET', KEYS[3], field, record)
+    redis.call('HSET', KEYS[4], field, seq)
+    redis.call('HSET', KEYS[8], field, tonumber(now[1]) * 1000000 + tonumber(now[2]))
+    if ARGV[4] ~= '' then
+      local text = string.sub(record, 1, -2) .. ',"rseq":' .. rseq .. ',"seq":' .. seq .. '}'
+      add(topic, text)
+      add(ARGV[4], text)
+    end
+  end
+  results[#results + 1] = seq
+  results[#results + 1] = rseq
+end
+for _, topic in ipairs(topics) do
+  redis.call('PUBLISH', topic, '[' .. table.concat(messages[topic], ',') .. ']')
+end
+return results
 """
 _WRITE_SHA = hashlib.sha1(_WRITE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
@@ -154,48 +179,48 @@ class LeaseLost(Exception):
 
 
 async def write_records(
-    records: list[Record], fence: str = "", asked_us: int | None = None
+    records: list[Record], fence: str = "", asked_us: int | None = None, publish: bool = False
 ) -> list[Record]:
     """Stores records; returns the accepted ones, each with its sequence numbers.
 
     `asked_us` (from redis_time_us(), taken before the request): the records answer a poll
     sent then, and lose to a newer record that arrived meanwhile (see _WRITE_SCRIPT). With
     `fence`, the writes only happen while that token holds the subscriber lease (LeaseLost
-    otherwise).
+    otherwise). With `publish`, the accepted records are PUBLISHed to their metrics' groups and
+    the All-metrics group (metrics.fanout) by the same script: one round trip, and the messages
+    leave in the order of their sequence numbers whichever writer wrote them.
     """
+    if not records:
+        return []
     redis = get_redis()
     keys = [LIVE_TS, LIVE_VALUE, LIVE_RECORD, LIVE_SEQ, SEQ, LEASE, RECORD_SEQ, LIVE_ARRIVED]
-    for loaded in (False, True):
-        # EVALSHA straight away: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a
-        # round trip on every write of the live path. Redis forgets scripts when it restarts:
-        # then every call in the pipeline failed alike, and it is loaded and sent again.
-        async with redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                compared = _dumps({k: record.get(k) for k in ("state", "value", "error")})
-                pipe.evalsha(
-                    _WRITE_SHA,
-                    len(keys),
-                    *keys,
-                    record_field(record["metric_id"], record["category"]),
-                    record["upstream_ms"],
-                    compared,
-                    _dumps(record),
-                    fence,
-                    "" if asked_us is None else asked_us,
-                )
-            try:
-                results = await pipe.execute()
-                break
-            except NoScriptError:
-                if loaded:
-                    raise
-                await redis.script_load(_WRITE_SCRIPT)
-    if any(result[0] == -1 for result in results):
+    args: list[Any] = [
+        fence,
+        "" if asked_us is None else asked_us,
+        len(records),
+        fanout.topic(ALL_GROUP) if publish else "",
+    ]
+    for record in records:
+        args += [
+            record_field(record["metric_id"], record["category"]),
+            record["upstream_ms"],
+            _dumps({k: record.get(k) for k in ("state", "value", "error")}),
+            _dumps({k: v for k, v in record.items() if k not in ("seq", "rseq")}),
+            fanout.topic(metric_group(record["metric_id"])),
+        ]
+    try:
+        # EVALSHA straight away (redis-py's Script asks SCRIPT EXISTS first, a round trip on
+        # every write of the live path); Redis forgets scripts when it restarts.
+        results = await redis.evalsha(_WRITE_SHA, len(keys), *keys, *args)
+    except NoScriptError:
+        await redis.script_load(_WRITE_SCRIPT)
+        results = await redis.evalsha(_WRITE_SHA, len(keys), *keys, *args)
+    if results == [-1]:
         raise LeaseLost("the subscriber lease is held by another process")
     return [
-        {**record, "seq": result[0], "rseq": result[1]}
-        for record, result in zip(records, results, strict=True)
-        if result[0]
+        {**record, "seq": seq, "rseq": rseq}
+        for record, seq, rseq in zip(records, results[::2], results[1::2], strict=True)
+        if seq
     ]
 
 
@@ -284,16 +309,6 @@ async def publish(event: dict[str, Any]) -> None:
     """Sends a status or catalog event ({"type": "status.update" | "catalog.update"}) to every
     socket, through metrics.fanout (a status comes with every poll)."""
     await fanout.publish_event(get_redis(), fanout.STATUS, event)
-
-
-async def publish_records(records: list[Record]) -> None:
-    """Sends accepted records to their metrics' groups and to the All-metrics group (through
-    metrics.fanout, not the channel layer: see there)."""
-    batches: dict[str, list[Record]] = {}
-    for record in records:
-        batches.setdefault(metric_group(record["metric_id"]), []).append(record)
-    batches[ALL_GROUP] = records
-    await fanout.publish(get_redis(), batches)
 
 
 def is_record_group(group: str) -> bool:
