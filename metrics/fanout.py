@@ -58,16 +58,6 @@ def _database(redis_url: str) -> int:
     return int(parse_url(redis_url).get("db", 0))
 
 
-async def publish(redis: aioredis.Redis, batches: dict[str, list[dict[str, Any]]]) -> None:
-    """PUBLISHes each group's records (writer side), in one round trip. A record is in several
-    groups (its metric's and All): it is encoded once."""
-    encoded = {id(t): _dumps(t) for records in batches.values() for t in records}
-    async with redis.pipeline(transaction=False) as pipe:
-        for group, records in batches.items():
-            pipe.publish(topic(group), "[" + ",".join(encoded[id(t)] for t in records) + "]")
-        await pipe.execute()
-
-
 async def publish_event(redis: aioredis.Redis, group: str, event: dict[str, Any]) -> None:
     """PUBLISHes an event ({"type": ...}) for the sockets of a group (STATUS: every socket):
     once per web process, as the records are, rather than a channel-layer message per socket."""

@@ -61,7 +61,7 @@ def metric_group(metric_id: str) -> str:
 # exceptions:
 # - a repeat (the same value at the same time: the poll and the websocket both deliver it) is
 #   not stored or published again;
-# - a poll reply (ARGV[6]: when it was asked, in µs on Redis's clock) that was in flight while a
+# - a poll reply (ARGV[2]: when it was asked, in µs on Redis's clock) that was in flight while a
 #   record newer by upstream time arrived, is dropped: the stored record came after the
 #   question, so it is newer news than the answer. That is the race the ordering guard is
 #   for, and only a poll reply is held to it: a websocket frame is the upstream's word at the
