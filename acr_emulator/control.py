@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 from typing import Any
@@ -76,6 +77,10 @@ async def control_values(request: web.Request, body: dict[str, Any]) -> web.Resp
         return error_response(404, str(exc))
     except ValueError as exc:
         return error_response(400, str(exc))
+    # The subscribers' writers are ready to send the new frames: they go first, as a server
+    # pushes a change when it happens (answering first put the answer's write and the request's
+    # end, about a millisecond, between the value's lastUpdateTime and its push).
+    await asyncio.sleep(0)
     return json_response(results if many else results[0])
 
 

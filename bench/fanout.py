@@ -75,6 +75,9 @@ BOARD_TILES = [
 RATE = 10.0  # upstream changes per second
 TARGET_P99_MS = 250.0
 HARD_LIMIT_S = 1800  # the whole run
+# The slowest ticks printed per phase: at 10 a second for 15 s, p99 over N clients is decided by
+# the worst one or two ticks, so a periodic stall shows up here by its time in the phase.
+SLOWEST_TICKS = 4
 SEQ_BASE = 1_000_000  # marker counts: SEQ_BASE + a sequence number, unique over the run
 
 
@@ -187,6 +190,8 @@ class Pool:
         latencies: list[float] = []
         from_send: list[float] = []
         stages: list[list[float]] = [[], [], []]
+        # seq: (its slowest delivery, and that delivery's stages): which ticks make the tail
+        slowest: dict[int, list[float]] = {}
         lost = reordered = duplicated = 0
         for got in self.records:
             seen: set[int] = set()
@@ -201,12 +206,16 @@ class Pool:
                     reordered += 1
                 previous = max(previous, seq)
                 seen.add(seq)
-                latencies.append(round((at - changed) * 1000, 2))
+                latency = round((at - changed) * 1000, 2)
+                latencies.append(latency)
                 from_send.append(round((at - sent[seq]) * 1000, 2))
+                split = [(received - changed) * 1000, (served - received) * 1000]
+                split.append((at - served) * 1000)
                 if received != changed:  # ours (the floor has no subscriber): where time went
-                    stages[0].append((received - changed) * 1000)
-                    stages[1].append((served - received) * 1000)
-                    stages[2].append((at - served) * 1000)
+                    for stage, ms in zip(stages, split, strict=True):
+                        stage.append(ms)
+                if latency > slowest.get(seq, [-1.0])[0]:
+                    slowest[seq] = [latency, *split]
             lost += len(sent) - len(seen)
         return {
             "latencies": latencies,
@@ -214,6 +223,7 @@ class Pool:
             "stages": [
                 [round(percentile(x, q), 2) for q in (0.5, 0.99)] if x else None for x in stages
             ],
+            "slowest": sorted(slowest.items(), key=lambda item: -item[1][0])[:SLOWEST_TICKS],
             "lost": lost,
             "reordered": reordered,
             "duplicated": duplicated,
@@ -473,6 +483,25 @@ def machine_busy() -> float:
 
 def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def slowest_ticks(answers: list[dict[str, Any]], sent: dict[int, float]) -> list[str]:
+    """The slowest ticks over the client processes: when in the phase, how slow, and (ours)
+    the stages of that delivery."""
+    worst: dict[int, list[float]] = {}
+    for answer in answers:
+        for seq, split in answer["slowest"]:
+            seq = int(seq)
+            if split[0] > worst.get(seq, [-1.0])[0]:
+                worst[seq] = split
+    start = min(sent.values())
+    ticks = sorted(worst.items(), key=lambda item: -item[1][0])[:SLOWEST_TICKS]
+    return [
+        f"+{sent[seq] - start:.1f} s {latency:.1f} ms ("
+        + " / ".join(f"{ms:.1f}" for ms in split)
+        + ")"
+        for seq, (latency, *split) in ticks
+    ]
 
 
 def combine_stages(per_worker: list[list[list[float] | None]]) -> list[tuple[float, float]] | None:
@@ -780,6 +809,7 @@ class Bench:
             "max": max(latencies, default=float("nan")),
             "frames_per_update": sum(a["frames"] for a in answers) / max(1, len(sent) * n),
             "stages": combine_stages([a["stages"] for a in answers]),
+            "slowest": slowest_ticks(answers, sent),
             "server_cpu": server_cpu,
             # CPU seconds of the web processes (the floor's) per 1,000 updates delivered.
             "cpu_per_1k": (server_cpu["floor" if floor else "web"] * elapsed)
@@ -810,6 +840,7 @@ class Bench:
                 ),
                 flush=True,
             )
+            print("    slowest ticks: " + "; ".join(result["slowest"]), flush=True)
         return result
 
     @property
