@@ -67,8 +67,8 @@ class Counted:
 
 
 # The channel layer's Redis pool has 100 connections and fails, rather than waits, past them:
-# hundreds of screens connecting or closing at once (a web restart, a TV wall switched off)
-# take turns here instead.
+# many alert sockets connecting or closing at once (a web restart) take turns here instead.
+# (Live sockets, a TV wall's included, use no channel layer: metrics.fanout.)
 LAYER_CALLS_AT_ONCE = 50
 _layer_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()

@@ -139,6 +139,7 @@ class Hub:
         self.audiences: dict[Audience, set[Listener]] = {}
         self.audience_of: dict[Listener, Audience] = {}
         self.hearing: dict[str, set[Listener]] = {}  # event topic: its sockets
+        self.heard_by: dict[Listener, set[str]] = {}  # a socket: its event topics
         self.tasks: set[asyncio.Task] = set()
         self.pubsub: aioredis.client.PubSub | None = None
         self.reader: asyncio.Task | None = None
@@ -156,12 +157,13 @@ class Hub:
         topics = frozenset(topic(g) for g in groups)
         if listener in self.audience_of:  # joining more groups: one audience per socket
             topics |= self.audience_of[listener][0]
-            self._forget(listener)
+            self._leave_audience(listener)
         audience = (topics, listener.narrowing)
         self.audiences.setdefault(audience, set()).add(listener)
         self.audience_of[listener] = audience
         for group in event_groups:
             self.hearing.setdefault(topic(group), set()).add(listener)
+            self.heard_by.setdefault(listener, set()).add(topic(group))
         if self.reader is None or self.reader.done():
             self.reader = asyncio.get_running_loop().create_task(self._read())
         await self.subscribed.wait()
@@ -180,16 +182,19 @@ class Hub:
                 pass  # the next (re)subscription only asks for the topics still wanted
 
     def _forget(self, listener: Listener) -> None:
+        self._leave_audience(listener)
+        for name in self.heard_by.pop(listener, ()):
+            self.hearing[name].discard(listener)
+            if not self.hearing[name]:
+                del self.hearing[name]
+
+    def _leave_audience(self, listener: Listener) -> None:
         audience = self.audience_of.pop(listener, None)
         if audience is not None:
             members = self.audiences[audience]
             members.discard(listener)
             if not members:
                 del self.audiences[audience]
-        for name in [name for name, members in self.hearing.items() if listener in members]:
-            self.hearing[name].discard(listener)
-            if not self.hearing[name]:
-                del self.hearing[name]
 
     async def _read(self) -> None:
         """Reads for ever; after a lost connection, resubscribes and has every socket resync
@@ -239,10 +244,10 @@ class Hub:
         the order they were published."""
         parts: list[tuple[str, list[dict[str, Any]]]] = []  # (encoded records, records)
         parts_on: dict[str, list[int]] = {}  # topic: its messages' places in parts
-        status_topic, status = topic(STATUS), None
+        status_topic, status, catalog = topic(STATUS), None, None
         for message in burst:
             if message["channel"] == status_topic:
-                status = self._everyone_event(message["data"], status)
+                status, catalog = self._everyone_event(message["data"], status, catalog)
                 continue
             if message["channel"] in self.hearing:
                 self._hand_event(message["channel"], message["data"])
@@ -256,6 +261,8 @@ class Hub:
             parts_on.setdefault(message["channel"], []).append(len(parts) - 1)
         if status is not None:
             await self._tell_status(status)
+        if catalog is not None:
+            await self._drop(_push(list(self.audience_of), catalog))
         if not parts:
             return
         now_ms = clock.now_ms()
@@ -284,16 +291,10 @@ class Hub:
                     continue
                 if len(kept) < len(update.records):
                     update = Update(kept, frame(_dumps(kept), now_ms))
-            for listener in list(members):
-                try:
-                    listener.push(update)
-                except Exception:  # one closed or broken socket must not stop the others
-                    log.debug("dropping a listener that failed", exc_info=True)
-                    failed.append(listener)
+            failed += _push(members, update)
             sent_frames += len(members)
             sent_bytes += len(members) * len(update.text)  # ASCII JSON: characters are bytes
-        for listener in failed:
-            await self.leave(listener)
+        await self._drop(failed)
         observability.observe_fanout(
             (record for _, records in parts for record in records),
             written_ms=clock.now_ms(),
@@ -301,22 +302,22 @@ class Hub:
             sent_bytes=sent_bytes,
         )
 
-    def _everyone_event(self, encoded: str, status: Any) -> Any:
-        """An event for every socket: the catalog changed (told now), or the status changed
-        (the newest of the burst is told after it: each is the whole status)."""
+    def _everyone_event(
+        self, encoded: str, status: Any, catalog: Update | None
+    ) -> tuple[Any, Update | None]:
+        """An event for every socket, told once the burst is read: the status changed (the
+        newest of the burst: each is the whole status), or the catalog changed."""
         try:
             event = json.loads(encoded)
             kind = event["type"]
         except (ValueError, TypeError, KeyError):
             log.error("unreadable event for every socket")
-            return status
+            return status, catalog
         if kind == "status.update":
-            return event["status"]
+            return event["status"], catalog
         if kind == "catalog.update":
-            update = Update([], _dumps({"type": "catalog", "server_time_ms": clock.now_ms()}))
-            for listener in list(self.audience_of):
-                listener.push(update)
-        return status
+            catalog = Update([], _dumps({"type": "catalog", "server_time_ms": clock.now_ms()}))
+        return status, catalog
 
     def _hand_event(self, channel: str, encoded: str) -> None:
         try:
@@ -330,25 +331,24 @@ class Hub:
             task.add_done_callback(self.tasks.discard)
 
     async def _tell_status(self, status: dict[str, Any]) -> None:
+        """The status as each socket's class shows it (a frame per class)."""
         now_ms = clock.now_ms()
-        frames: dict[Any, Update] = {}
-        failed = []
-        sent_bytes = 0
-        for listener in list(self.audience_of):
-            view = type(listener).shown_status
-            if view not in frames:
-                message = {"type": "status", "status": view(listener, status)}
-                frames[view] = Update([], _dumps({**message, "server_time_ms": now_ms}))
-            try:
-                listener.push(frames[view])
-                sent_bytes += len(frames[view].text)
-            except Exception:
-                log.debug("dropping a listener that failed", exc_info=True)
-                failed.append(listener)
-        for listener in failed:
-            await self.leave(listener)
+        by_view: dict[Any, list[Listener]] = {}
+        for listener in self.audience_of:
+            by_view.setdefault(type(listener).shown_status, []).append(listener)
+        failed, sent_bytes = [], 0
+        for view, members in by_view.items():
+            message = {"type": "status", "status": view(members[0], status)}
+            update = Update([], _dumps({**message, "server_time_ms": now_ms}))
+            failed += _push(members, update)
+            sent_bytes += len(members) * len(update.text)
+        await self._drop(failed)
         observability.FRAMES_SENT.labels("status").inc(len(self.audience_of))
         observability.BYTES_SENT.labels("status").inc(sent_bytes)
+
+    async def _drop(self, failed: list[Listener]) -> None:
+        for listener in failed:
+            await self.leave(listener)
 
     async def _each(
         self, call: Callable[[Listener], Awaitable[None]], members: Iterable[Listener] | None = None
@@ -362,6 +362,19 @@ class Hub:
 
     def _everyone(self) -> set[Listener]:
         return set(self.audience_of)
+
+
+def _push(listeners: Iterable[Listener], update: Update) -> list[Listener]:
+    """Pushes the update to each listener; returns those that raised (one closed or broken
+    socket must not stop the others)."""
+    failed = []
+    for listener in list(listeners):
+        try:
+            listener.push(update)
+        except Exception:
+            log.debug("dropping a listener that failed", exc_info=True)
+            failed.append(listener)
+    return failed
 
 
 def client_name() -> str:

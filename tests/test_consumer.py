@@ -232,12 +232,26 @@ class Screen:
     def __init__(self, narrowing) -> None:
         self.narrowing = narrowing
         self.frames: list[str] = []
+        self.events: list[dict] = []
 
     def push(self, update) -> None:
         self.frames.append(update.text)
 
+    def shown_status(self, status):
+        return status
+
+    async def handle(self, event) -> None:
+        self.events.append(event)
+
     async def resync(self) -> None:
         pass
+
+
+class BrokenScreen(Screen):
+    """A socket that closed under the fan-out."""
+
+    def push(self, update) -> None:
+        raise ConnectionResetError("gone")
 
 
 async def test_a_narrowed_frame_is_built_once_for_every_socket_with_that_filter():
@@ -266,3 +280,57 @@ async def test_a_narrowed_frame_is_built_once_for_every_socket_with_that_filter(
     assert [r["category"] for r in json.loads(frame)["records"]] == ["Sales"]
     assert [r["category"] for r in json.loads(staff.frames[0])["records"]] == ["Sales", "Support"]
     assert billing.frames == []
+
+
+async def test_a_broken_socket_is_dropped_and_the_others_still_get_every_frame():
+    """Records, the status and a catalog change in one burst: a socket that fails is left out
+    of the hub, the others are each told all three."""
+    hub = fanout.Hub(redis=None)
+    good, broken, other = Screen(None), BrokenScreen(None), Screen(None)
+    topics = frozenset({fanout.topic(live.metric_group("CIQ"))})
+    for screen in (good, broken, other):
+        hub.audience_of[screen] = (topics, None)
+        hub.audiences.setdefault((topics, None), set()).add(screen)
+    records = [{**count_record("CIQ", "Sales", 3, 1000), "seq": 1, "rseq": 1}]
+    status = {"type": "status.update", "status": {"ws_connected": True}}
+    await hub._fan_out(
+        [
+            {"channel": next(iter(topics)), "data": json.dumps(records)},
+            {"channel": fanout.topic(fanout.STATUS), "data": json.dumps(status)},
+            {"channel": fanout.topic(fanout.STATUS), "data": '{"type": "catalog.update"}'},
+        ]
+    )
+    for screen in (good, other):
+        assert sorted(json.loads(f)["type"] for f in screen.frames) == [
+            "catalog",
+            "records",
+            "status",
+        ]
+    assert broken not in hub.audience_of and all(broken not in m for m in hub.audiences.values())
+
+
+async def test_a_socket_that_joins_twice_hears_the_events_of_both_calls(redis_db, settings):
+    """A socket joins its records' groups, then more (with their event groups): the events of
+    the first call's groups still reach it, and leaving forgets them all."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    redis = aioredis.from_url(settings.REDIS_URL, decode_responses=True)
+    hub = fanout.Hub(redis)
+    screen = Screen(None)
+    try:
+        await hub.join(screen, [live.ALL_GROUP], ["user.7"])
+        await hub.join(screen, [live.metric_group("CIQ")], ["board.9"])
+        await fanout.publish_event(redis, "user.7", {"type": "access.changed"})
+        await fanout.publish_event(redis, "board.9", {"type": "board.changed"})
+        for _ in range(100):
+            if len(screen.events) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(e["type"] for e in screen.events) == ["access.changed", "board.changed"]
+        await hub.leave(screen)
+        assert hub.hearing == {} and hub.heard_by == {} and hub.audiences == {}
+    finally:
+        hub.reader.cancel()
+        await redis.aclose()
