@@ -353,6 +353,7 @@ class Poster:
     ) -> None:
         self.port, self.writer = port, writer
         self.failed: str | None = None
+        self.posted = self.answered = 0
         self.task = asyncio.create_task(self._read_answers(reader))
 
     @classmethod
@@ -361,14 +362,28 @@ class Poster:
         return cls(port, reader, writer)
 
     def post(self, path: str, body: dict[str, Any]) -> None:
-        if self.failed:
-            raise SystemExit(f"the emulator refused a change: {self.failed}")
+        self.check()
         data = json.dumps(body).encode()
         head = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
         )
         self.writer.write(head.encode() + data)
+        self.posted += 1
+
+    def check(self) -> None:
+        if self.failed or self.task.done():
+            raise SystemExit(f"the emulator did not take a change: {self.failed or 'no answers'}")
+
+    async def settle(self, timeout: float = 10) -> None:
+        """Waits (bounded) until every change posted so far is answered, then checks them."""
+        deadline = time.monotonic() + timeout
+        while self.answered < self.posted and not self.task.done():
+            if time.monotonic() > deadline:
+                self.failed = f"{self.posted - self.answered} changes unanswered after {timeout} s"
+                break
+            await asyncio.sleep(0.01)
+        self.check()
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -381,10 +396,11 @@ class Poster:
                     if line.lower().startswith("content-length:")
                 )
                 body = await reader.readexactly(length)
-                if status != "200":
+                self.answered += 1
+                if status != "200" and not self.failed:
                     self.failed = f"{status} {body[:200]!r}"
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            self.failed = f"connection lost: {exc!r}"
+        except Exception as exc:  # anything ends the answers: the next check() says so
+            self.failed = self.failed or f"reading the answers: {exc!r}"
 
 
 # --- the floor: a bare websockets broadcast server ---------------------------------------------
@@ -770,7 +786,7 @@ class Bench:
                 {"metricId": m, "categoryValue": c, "value": {"type": "COUNT", "count": count}}
                 for m, c in tiles
             ]
-            if self.poster is None or self.poster.writer.is_closing():
+            if self.poster is None:  # one connection for the run: a lost one fails the run
                 self.poster = await Poster.open(self.emulator_port)
             self.poster.post("/_emulator/values", {"values": values})
         else:  # the floor: one frame with the whole update, as good as it gets
@@ -823,6 +839,8 @@ class Bench:
                 self.seq += 1
                 sent[self.seq] = time.time()
                 await self.post_marker(target, self.seq, pubs)
+            if self.poster is not None:
+                await self.poster.settle()
         finally:
             for pub in pubs:
                 await pub.close()
@@ -912,6 +930,8 @@ class Bench:
             self.seq += 1
             await self.post_marker("ours", self.seq, [])
             i += 1
+        if self.poster is not None:
+            await self.poster.settle()
         s1 = (await self.http.get(self.stats_url)).json()
         minutes = (time.monotonic() - t0) / 60
         by_kind = {

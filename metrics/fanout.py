@@ -343,10 +343,11 @@ class Hub:
         for view, members in by_view.items():
             message = {"type": "status", "status": view(members[0], status)}
             update = Update([], _dumps({**message, "server_time_ms": now_ms}))
-            failed += _push(members, update)
-            sent_bytes += len(members) * len(update.text)
+            lost = _push(members, update)
+            failed += lost
+            sent_bytes += (len(members) - len(lost)) * len(update.text)
+        observability.FRAMES_SENT.labels("status").inc(len(self.audience_of) - len(failed))
         await self._drop(failed)
-        observability.FRAMES_SENT.labels("status").inc(len(self.audience_of))
         observability.BYTES_SENT.labels("status").inc(sent_bytes)
 
     async def _drop(self, failed: list[Listener]) -> None:

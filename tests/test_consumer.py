@@ -309,10 +309,23 @@ async def test_a_broken_socket_is_dropped_and_the_others_still_get_every_frame()
     assert broken not in hub.audience_of and all(broken not in m for m in hub.audiences.values())
 
 
+async def test_a_broken_socket_does_not_stop_a_catalog_change():
+    hub = fanout.Hub(redis=None)
+    first, broken, last = Screen(None), BrokenScreen(None), Screen(None)
+    for screen in (first, broken, last):
+        hub.audience_of[screen] = (frozenset(), None)
+        hub.audiences.setdefault((frozenset(), None), set()).add(screen)
+    catalog = {"channel": fanout.topic(fanout.STATUS), "data": '{"type": "catalog.update"}'}
+    await hub._fan_out([catalog])
+    assert [json.loads(f)["type"] for s in (first, last) for f in s.frames] == ["catalog"] * 2
+    assert broken not in hub.audience_of
+
+
 async def test_a_socket_that_joins_twice_hears_the_events_of_both_calls(redis_db, settings):
     """A socket joins its records' groups, then more (with their event groups): the events of
     the first call's groups still reach it, and leaving forgets them all."""
     import asyncio
+    import contextlib
 
     import redis.asyncio as aioredis
 
@@ -333,4 +346,6 @@ async def test_a_socket_that_joins_twice_hears_the_events_of_both_calls(redis_db
         assert hub.hearing == {} and hub.heard_by == {} and hub.audiences == {}
     finally:
         hub.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hub.reader
         await redis.aclose()
