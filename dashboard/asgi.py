@@ -1,6 +1,5 @@
 """ASGI entry point: Django for HTTP, Channels for the browser websockets."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -20,6 +19,7 @@ from dashboard.routing import (  # noqa: E402
 )
 from dashboard.widget.asgi import with_widget  # noqa: E402
 from dashboard.wire import by_path, server_send  # noqa: E402
+from metrics import gctune  # noqa: E402
 
 route_daphne_access_log()  # under Daphne, its access lines pass the token filter too
 
@@ -38,10 +38,5 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Everything loaded so far lives as long as the process: keep it out of the garbage collector's
-# full scans, which otherwise pause a busy server for tens of milliseconds.
-gc.collect()
-gc.freeze()
-# Fewer, larger young-generation collections: with thousands of open sockets, the default (one
-# every 700 allocations) pauses the fan-out often (bench/fanout.py's floor server does the same).
-gc.set_threshold(50_000, 50, 50)
+# Everything loaded so far lives as long as the process (metrics/gctune.py).
+gctune.freeze_start_up_objects()

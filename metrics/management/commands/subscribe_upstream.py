@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
-from metrics import heartbeat, ingest, live, observability
+from metrics import gctune, heartbeat, ingest, live, observability
 from metrics.acr import stream
 from metrics.acr.client import UpstreamError
 from metrics.acr.clock import Bounds, now_ms
@@ -257,6 +257,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not ingest.auth_key():
             log.warning("ACR_AUTH_KEY is empty: the upstream will refuse the subscription")
+        gctune.freeze_start_up_objects()  # Django is loaded: out of the collector's scans
         try:
             # uvloop, as the web processes run: every update goes through this loop first.
             uvloop.run(run_until_terminated())
