@@ -265,7 +265,7 @@ class Hub:
         if status is not None:
             await self._tell_status(status)
         if catalog is not None:
-            await self._drop(_push(list(self.audience_of), catalog))
+            await self._drop(_push(self.audience_of, catalog))
         if not parts:
             return
         now_ms = clock.now_ms()
@@ -294,9 +294,11 @@ class Hub:
                     continue
                 if len(kept) < len(update.records):
                     update = Update(kept, frame(_dumps(kept), now_ms))
-            failed += _push(members, update)
-            sent_frames += len(members)
-            sent_bytes += len(members) * len(update.text)  # ASCII JSON: characters are bytes
+            lost = _push(members, update)
+            failed += lost
+            sent_frames += len(members) - len(lost)
+            # ASCII JSON: characters are bytes
+            sent_bytes += (len(members) - len(lost)) * len(update.text)
         await self._drop(failed)
         observability.observe_fanout(
             (record for _, records in parts for record in records),

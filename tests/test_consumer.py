@@ -247,6 +247,13 @@ class Screen:
         pass
 
 
+def seat(hub, topics, *screens) -> None:
+    """Screens joined to the hub's audiences as join() would leave them, without Redis."""
+    for screen in screens:
+        hub.audience_of[screen] = (topics, screen.narrowing)
+        hub.audiences.setdefault((topics, screen.narrowing), set()).add(screen)
+
+
 class BrokenScreen(Screen):
     """A socket that closed under the fan-out."""
 
@@ -266,9 +273,7 @@ async def test_a_narrowed_frame_is_built_once_for_every_socket_with_that_filter(
     tvs = [Screen(shows(("CIQ", "Sales"))) for _ in range(3)]
     staff, billing = Screen(None), Screen(shows(("CIQ", "Billing")))
     topics = frozenset({fanout.topic(live.metric_group("CIQ"))})
-    for screen in (*tvs, staff, billing):
-        hub.audience_of[screen] = (topics, screen.narrowing)
-        hub.audiences.setdefault((topics, screen.narrowing), set()).add(screen)
+    seat(hub, topics, *tvs, staff, billing)
     records = [
         {**count_record("CIQ", category, count, 1000), "seq": seq, "rseq": 1}
         for seq, (category, count) in enumerate((("Sales", 3), ("Support", 7)), 1)
@@ -288,9 +293,7 @@ async def test_a_broken_socket_is_dropped_and_the_others_still_get_every_frame()
     hub = fanout.Hub(redis=None)
     good, broken, other = Screen(None), BrokenScreen(None), Screen(None)
     topics = frozenset({fanout.topic(live.metric_group("CIQ"))})
-    for screen in (good, broken, other):
-        hub.audience_of[screen] = (topics, None)
-        hub.audiences.setdefault((topics, None), set()).add(screen)
+    seat(hub, topics, good, broken, other)
     records = [{**count_record("CIQ", "Sales", 3, 1000), "seq": 1, "rseq": 1}]
     status = {"type": "status.update", "status": {"ws_connected": True}}
     await hub._fan_out(
@@ -312,9 +315,7 @@ async def test_a_broken_socket_is_dropped_and_the_others_still_get_every_frame()
 async def test_a_broken_socket_does_not_stop_a_catalog_change():
     hub = fanout.Hub(redis=None)
     first, broken, last = Screen(None), BrokenScreen(None), Screen(None)
-    for screen in (first, broken, last):
-        hub.audience_of[screen] = (frozenset(), None)
-        hub.audiences.setdefault((frozenset(), None), set()).add(screen)
+    seat(hub, frozenset(), first, broken, last)
     catalog = {"channel": fanout.topic(fanout.STATUS), "data": '{"type": "catalog.update"}'}
     await hub._fan_out([catalog])
     assert [json.loads(f)["type"] for s in (first, last) for f in s.frames] == ["catalog"] * 2
